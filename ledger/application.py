@@ -1,0 +1,44 @@
+"""The event-sourced application: one store, msgpack events, snapshots, hash chain."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import PersistenceError, Transcoder
+
+from ledger.domain.account import Account
+from ledger.domain.debtor import Debtor
+from ledger.errors import StoreError
+from ledger.store.rows import RowReader
+from ledger.store.transcoder import MsgpackTranscoder
+from ledger.store.url import StoreConfig, parse_store_url
+
+
+class Ledger(Application):
+    """Snapshots every 50 events keep a long-lived account fast to load."""
+
+    name = "arrears"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Account: 50, Debtor: 50}
+    env: ClassVar[dict[str, str]] = {
+        "AGGREGATE_CACHE_MAXSIZE": "5000",
+        "COMPRESSOR_TOPIC": "",
+    }
+
+    def construct_transcoder(self) -> Transcoder:
+        return MsgpackTranscoder()
+
+    def rows(self) -> RowReader:
+        return RowReader(self.recorder)
+
+
+def open_ledger(store: str | StoreConfig, **env: str) -> Ledger:
+    """Open (and create if needed) the ledger at a store URL, with a one-line error on failure."""
+    config = parse_store_url(store) if isinstance(store, str) else store
+    try:
+        return Ledger(env={**config.env, **env})
+    except (PersistenceError, OSError) as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StoreError(
+            f"cannot open store {config.display}: {first_line}", url=config.display
+        ) from e

@@ -1,0 +1,1240 @@
+"""The ``Account`` aggregate: one debt, as a stream of immutable facts.
+
+Every command method checks the account's rules first (``_check_*``) and only
+then triggers an event; the event's ``apply`` is the sole place state changes,
+so replaying the stored events always rebuilds exactly the live state.
+
+Personal data never enters this stream: the debtor is referenced by id only, so
+that a person can be erased (``Debtor``) without touching the account history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from ledger import errors
+from ledger.domain.allocation import COMPONENTS, CREDIT, DEFAULT_ORDER, allocate
+from ledger.domain.ids import account_id
+from ledger.domain.lifecycle import CLOSE_REASONS, OPEN_STATUSES, Status, next_status
+
+ITEMIZATION_KINDS = frozenset(
+    {"last_statement", "charge_off", "last_payment", "transaction", "judgment"}
+)
+CHANNELS = frozenset({"phone", "sms", "email", "letter", "visit"})
+DIRECTIONS = frozenset({"inbound", "outbound"})
+OUTCOMES = frozenset(
+    {
+        "right_party_contact",
+        "third_party_contact",
+        "no_answer",
+        "left_message",
+        "busy",
+        "wrong_number",
+        "refused",
+        "sent",
+        "delivered",
+        "failed",
+        "returned",
+    }
+)
+PAYMENT_METHODS = frozenset({"card", "ach", "bank_transfer", "check", "cash", "wire", "other"})
+REVERSAL_KINDS = frozenset({"nsf", "chargeback"})
+WAIVER_KINDS = frozenset({"settlement", "interest", "fee"})
+PLAN_KINDS = frozenset({"installment", "settlement"})
+LEGAL_STATUSES = frozenset({"suit_filed", "served", "judgment", "garnishment", "closed"})
+ADJUSTMENT_DIRECTIONS = frozenset({"debit", "credit"})
+DISPUTE_OUTCOMES = frozenset({"upheld", "rejected", "withdrawn", "corrected"})
+
+
+def _choice(field: str, value: str, allowed: frozenset[str]) -> str:
+    if value not in allowed:
+        raise errors.InvalidChoice(
+            f"{field} must be one of {', '.join(sorted(allowed))}; got {value!r}",
+            field=field,
+            value=str(value),
+        )
+    return value
+
+
+def _positive(field: str, amount: int) -> int:
+    if type(amount) is not int:
+        raise errors.InvalidAmount(f"{field} must be whole minor units", field=field)
+    if amount <= 0:
+        raise errors.NonPositiveAmount(
+            f"{field} must be greater than zero (got {amount} minor units)", field=field
+        )
+    return amount
+
+
+def _not_negative(field: str, amount: int) -> int:
+    if type(amount) is not int:
+        raise errors.InvalidAmount(f"{field} must be whole minor units", field=field)
+    if amount < 0:
+        raise errors.InvalidAmount(f"{field} cannot be negative", field=field)
+    return amount
+
+
+class Account(Aggregate):
+    """One debt owed to one creditor, worked until paid, settled, sold or closed."""
+
+    class Event(Aggregate.Event):
+        """Base for every account fact; ``class_version`` is its schema version."""
+
+        class_version: ClassVar[int] = 1
+
+    class Placed(Aggregate.Created):
+        class_version: ClassVar[int] = 1
+        creditor: str
+        original_creditor: str
+        reference: str
+        currency: str
+        principal: int
+        interest: int
+        fees: int
+        itemization_date: date
+        itemization_kind: str
+        charge_off_date: date | None
+        last_payment_date: date | None
+        last_payment_amount: int | None
+        debtor_id: UUID
+
+        def apply(self, account: Account) -> None:
+            account.creditor = self.creditor
+            account.original_creditor = self.original_creditor
+            account.reference = self.reference
+            account.currency = self.currency
+            account.debtor_id = self.debtor_id
+            account.itemization = {
+                "date": self.itemization_date,
+                "kind": self.itemization_kind,
+                "principal": self.principal,
+                "interest": self.interest,
+                "fees": self.fees,
+            }
+            account.charge_off_date = self.charge_off_date
+            account.last_payment_date = self.last_payment_date
+            account.last_payment_amount = self.last_payment_amount
+            account.balance = {
+                "principal": self.principal,
+                "interest": self.interest,
+                "fees": self.fees,
+            }
+            account.placed_total = self.principal + self.interest + self.fees
+            account.placed_at = self.timestamp
+
+    class InterestAccrued(Event):
+        amount: int
+        rate_basis_points: int | None
+        period_start: date | None
+        period_end: date | None
+
+        def apply(self, account: Account) -> None:
+            account.balance["interest"] += self.amount
+
+    class FeeAssessed(Event):
+        amount: int
+        fee_type: str
+
+        def apply(self, account: Account) -> None:
+            account.balance["fees"] += self.amount
+
+    class BalanceAdjusted(Event):
+        component: str
+        direction: str
+        amount: int
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            sign = 1 if self.direction == "debit" else -1
+            account.balance[self.component] += sign * self.amount
+
+    class ContactRecorded(Event):
+        """v2 added ``purpose``: the rule packs treat legally required notices differently."""
+
+        class_version: ClassVar[int] = 2
+        contact_id: str
+        channel: str
+        direction: str
+        outcome: str
+        agent: str | None
+        occurred_at: datetime
+        purpose: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["purpose"] = "collection"
+
+        def apply(self, account: Account) -> None:
+            account.contact_count += 1
+            if account.last_contact_at is None or self.occurred_at >= account.last_contact_at:
+                account.last_contact_at = self.occurred_at
+            if self.outcome == "right_party_contact" and (
+                account.last_rpc_at is None or self.occurred_at >= account.last_rpc_at
+            ):
+                account.last_rpc_at = self.occurred_at
+
+    class PromiseMade(Event):
+        promise_id: str
+        amount: int
+        due_date: date
+        agent: str | None
+
+        def apply(self, account: Account) -> None:
+            account.promises[self.promise_id] = {
+                "amount": self.amount,
+                "due_date": self.due_date,
+                "status": "open",
+                "paid": 0,
+                "made_at": self.timestamp,
+            }
+            account.open_promise_id = self.promise_id
+
+    class PromiseKept(Event):
+        promise_id: str
+
+        def apply(self, account: Account) -> None:
+            account._settle_promise(self.promise_id, "kept")
+
+    class PromiseBroken(Event):
+        promise_id: str
+
+        def apply(self, account: Account) -> None:
+            account._settle_promise(self.promise_id, "broken")
+
+    class PromiseCancelled(Event):
+        promise_id: str
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            account._settle_promise(self.promise_id, "cancelled")
+
+    class PaymentReceived(Event):
+        payment_id: str
+        amount: int
+        method: str
+        received_at: datetime
+        external_reference: str | None
+        allocation: dict[str, int]
+
+        def apply(self, account: Account) -> None:
+            for component, part in self.allocation.items():
+                if component == CREDIT:
+                    account.credit_balance += part
+                else:
+                    account.balance[component] -= part
+            account.paid_total += self.amount
+            account.payments[self.payment_id] = {
+                "amount": self.amount,
+                "allocation": dict(self.allocation),
+                "reversed": False,
+                "external_reference": self.external_reference,
+                "method": self.method,
+            }
+            if self.external_reference is not None:
+                account.payment_refs[self.external_reference] = self.payment_id
+            if account.open_promise_id is not None:
+                account.promises[account.open_promise_id]["paid"] += self.amount
+            if account.plan is not None:
+                account.plan["paid"] += self.amount
+            account.last_payment_date = self.received_at.date()
+            account.last_payment_amount = self.amount
+
+    class PaymentForwarded(Event):
+        """A payment that reached us after the debt left (sold or closed): passed on, not applied."""
+
+        payment_id: str
+        amount: int
+        method: str
+        received_at: datetime
+        external_reference: str | None
+        forward_to: str
+
+        def apply(self, account: Account) -> None:
+            account.forwarded_total += self.amount
+            if self.external_reference is not None:
+                account.payment_refs[self.external_reference] = self.payment_id
+
+    class PaymentReversed(Event):
+        payment_id: str
+        kind: str
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            payment = account.payments[self.payment_id]
+            for component, part in payment["allocation"].items():
+                if component == CREDIT:
+                    account.credit_balance -= part
+                else:
+                    account.balance[component] += part
+            account.paid_total -= payment["amount"]
+            payment["reversed"] = True
+            if account.open_promise_id is not None:
+                promise = account.promises[account.open_promise_id]
+                promise["paid"] = max(0, promise["paid"] - payment["amount"])
+            if account.plan is not None:
+                account.plan["paid"] = max(0, account.plan["paid"] - payment["amount"])
+
+    class PlanAgreed(Event):
+        plan_id: str
+        kind: str
+        total: int
+        installments: list[dict[str, Any]]
+
+        def apply(self, account: Account) -> None:
+            account.plan = {
+                "id": self.plan_id,
+                "kind": self.kind,
+                "total": self.total,
+                "installments": [dict(i) for i in self.installments],
+                "paid": 0,
+                "missed": 0,
+                "agreed_at": self.timestamp,
+            }
+
+    class PlanAmended(Event):
+        plan_id: str
+        total: int
+        installments: list[dict[str, Any]]
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            assert account.plan is not None
+            account.plan["total"] = self.total
+            account.plan["installments"] = [dict(i) for i in self.installments]
+            account.plan["paid"] = 0
+            account.plan["missed"] = 0
+
+    class PlanCancelled(Event):
+        plan_id: str
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            account._end_plan("cancelled")
+
+    class InstallmentMissed(Event):
+        plan_id: str
+        due_date: date
+        amount: int
+
+        def apply(self, account: Account) -> None:
+            assert account.plan is not None
+            account.plan["missed"] += 1
+
+    class PlanDefaulted(Event):
+        plan_id: str
+        missed: int
+
+        def apply(self, account: Account) -> None:
+            account._end_plan("defaulted")
+
+    class PlanCompleted(Event):
+        plan_id: str
+
+        def apply(self, account: Account) -> None:
+            account._end_plan("completed")
+
+    class BalanceWaived(Event):
+        kind: str
+        amounts: dict[str, int]
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            for component, part in self.amounts.items():
+                account.balance[component] -= part
+            account.waived_total += sum(self.amounts.values())
+
+    class DisputeRaised(Event):
+        dispute_id: str
+        reason: str
+        within_validation_period: bool
+
+        def apply(self, account: Account) -> None:
+            account.disputes[self.dispute_id] = {
+                "status": "awaiting_verification",
+                "within_validation_period": self.within_validation_period,
+                "raised_at": self.timestamp,
+            }
+
+    class DisputeVerificationProvided(Event):
+        dispute_id: str
+        method: str
+
+        def apply(self, account: Account) -> None:
+            account.disputes[self.dispute_id]["status"] = "verified"
+
+    class DisputeResolved(Event):
+        dispute_id: str
+        outcome: str
+        note: str
+
+        def apply(self, account: Account) -> None:
+            account.disputes[self.dispute_id]["status"] = "resolved"
+
+    class ComplaintReceived(Event):
+        complaint_id: str
+        channel: str
+        category: str
+
+        def apply(self, account: Account) -> None:
+            account.complaints[self.complaint_id] = "open"
+
+    class ComplaintResolved(Event):
+        complaint_id: str
+        outcome: str
+
+        def apply(self, account: Account) -> None:
+            account.complaints[self.complaint_id] = "resolved"
+
+    class CeaseCommunicationReceived(Event):
+        received_via: str
+
+        def apply(self, account: Account) -> None:
+            account.ceased = True
+
+    class ChannelConsentGiven(Event):
+        channel: str
+        evidence: str
+
+        def apply(self, account: Account) -> None:
+            account.consents[self.channel] = True
+
+    class ChannelConsentRevoked(Event):
+        channel: str
+        evidence: str
+
+        def apply(self, account: Account) -> None:
+            account.consents[self.channel] = False
+
+    class AttorneyRepresentationNotified(Event):
+        firm: str
+        attorney_reference: str | None
+
+        def apply(self, account: Account) -> None:
+            account.attorney = {"firm": self.firm, "reference": self.attorney_reference}
+
+    class BankruptcyNotified(Event):
+        chapter: str
+        case_number: str
+        filed_on: date
+
+        def apply(self, account: Account) -> None:
+            account.bankrupt = True
+
+    class DeceasedNotified(Event):
+        date_of_death: date | None
+
+        def apply(self, account: Account) -> None:
+            account.deceased = True
+
+    class PlacedWithAgency(Event):
+        agency: str
+        commission_basis_points: int
+        placed_on: date
+        recall_due: date | None
+
+        def apply(self, account: Account) -> None:
+            account.status = Status.WITH_AGENCY.value
+            account.agency = {
+                "name": self.agency,
+                "commission_basis_points": self.commission_basis_points,
+                "placed_on": self.placed_on,
+                "recall_due": self.recall_due,
+            }
+
+    class RecalledFromAgency(Event):
+        agency: str
+        recalled_on: date
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            account.status = Status.ACTIVE.value
+            account.agency = None
+
+    class ReferredToLawFirm(Event):
+        law_firm: str
+        referred_on: date
+
+        def apply(self, account: Account) -> None:
+            account.status = Status.WITH_LAW_FIRM.value
+            account.law_firm = {"name": self.law_firm, "referred_on": self.referred_on}
+            account.legal_status = "referred"
+
+    class LegalStatusChanged(Event):
+        legal_status: str
+        effective_on: date
+        judgment_amount: int | None
+        judgment_date: date | None
+        court_reference: str | None
+
+        def apply(self, account: Account) -> None:
+            account.legal_status = self.legal_status
+            if self.legal_status == "judgment":
+                account.judgment = {
+                    "amount": self.judgment_amount,
+                    "date": self.judgment_date,
+                }
+            if self.legal_status == "closed":
+                account.status = Status.ACTIVE.value
+                account.law_firm = None
+
+    class ReferralWithdrawn(Event):
+        law_firm: str
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            account.status = Status.ACTIVE.value
+            account.law_firm = None
+            account.legal_status = None
+
+    class SoldToDebtBuyer(Event):
+        buyer: str
+        price: int
+        sale_date: date
+        portfolio_reference: str
+
+        def apply(self, account: Account) -> None:
+            account.status = Status.SOLD.value
+            account.buyer = self.buyer
+            account.open_promise_id = None
+            if account.plan is not None:
+                account.plan = None
+
+    class Closed(Event):
+        reason: str
+        note: str
+
+        def apply(self, account: Account) -> None:
+            account.status = Status.CLOSED.value
+            account.close_reason = self.reason
+
+    class NoteAdded(Event):
+        note_id: str
+        text: str
+        agent: str | None
+
+        def apply(self, account: Account) -> None:
+            account.note_count += 1
+
+    # ------------------------------------------------------------------ state
+
+    def __init__(self) -> None:
+        self.status: str = Status.ACTIVE.value
+        self.creditor = ""
+        self.original_creditor = ""
+        self.reference = ""
+        self.currency = ""
+        self.debtor_id: UUID | None = None
+        self.itemization: dict[str, Any] = {}
+        self.charge_off_date: date | None = None
+        self.last_payment_date: date | None = None
+        self.last_payment_amount: int | None = None
+        self.balance: dict[str, int] = {c: 0 for c in COMPONENTS}
+        self.placed_total = 0
+        self.placed_at: datetime | None = None
+        self.credit_balance = 0
+        self.paid_total = 0
+        self.waived_total = 0
+        self.forwarded_total = 0
+        self.payments: dict[str, dict[str, Any]] = {}
+        self.payment_refs: dict[str, str] = {}
+        self.promises: dict[str, dict[str, Any]] = {}
+        self.open_promise_id: str | None = None
+        self.plan: dict[str, Any] | None = None
+        self.plan_history: list[dict[str, Any]] = []
+        self.disputes: dict[str, dict[str, Any]] = {}
+        self.complaints: dict[str, str] = {}
+        self.ceased = False
+        self.consents: dict[str, bool] = {}
+        self.attorney: dict[str, Any] | None = None
+        self.bankrupt = False
+        self.deceased = False
+        self.agency: dict[str, Any] | None = None
+        self.law_firm: dict[str, Any] | None = None
+        self.legal_status: str | None = None
+        self.judgment: dict[str, Any] | None = None
+        self.buyer: str | None = None
+        self.close_reason: str | None = None
+        self.contact_count = 0
+        self.last_contact_at: datetime | None = None
+        self.last_rpc_at: datetime | None = None
+        self.note_count = 0
+
+    # ------------------------------------------------------------ derived views
+
+    @property
+    def total_balance(self) -> int:
+        return sum(self.balance.values())
+
+    @property
+    def open_promise(self) -> dict[str, Any] | None:
+        if self.open_promise_id is None:
+            return None
+        return {"id": self.open_promise_id, **self.promises[self.open_promise_id]}
+
+    @property
+    def flags(self) -> list[str]:
+        flags = []
+        if any(d["status"] != "resolved" for d in self.disputes.values()):
+            flags.append("disputed")
+        if any(s == "open" for s in self.complaints.values()):
+            flags.append("complaint")
+        if self.ceased:
+            flags.append("ceased")
+        if self.attorney is not None:
+            flags.append("attorney")
+        if self.bankrupt:
+            flags.append("bankrupt")
+        if self.deceased:
+            flags.append("deceased")
+        return flags
+
+    @property
+    def holder(self) -> dict[str, str]:
+        if self.status == Status.SOLD and self.buyer is not None:
+            return {"kind": "buyer", "name": self.buyer}
+        if self.agency is not None:
+            return {"kind": "agency", "name": self.agency["name"]}
+        if self.law_firm is not None:
+            return {"kind": "law_firm", "name": self.law_firm["name"]}
+        return {"kind": "creditor", "name": self.creditor}
+
+    # --------------------------------------------------------------- commands
+
+    @classmethod
+    def place(
+        cls,
+        *,
+        at: datetime,
+        creditor: str,
+        original_creditor: str,
+        reference: str,
+        currency: str,
+        principal: int,
+        interest: int,
+        fees: int,
+        itemization_date: date,
+        itemization_kind: str,
+        charge_off_date: date | None,
+        last_payment_date: date | None,
+        last_payment_amount: int | None,
+        debtor_id: UUID,
+    ) -> Account:
+        for name, value in (("principal", principal), ("interest", interest), ("fees", fees)):
+            _not_negative(name, value)
+        if principal + interest + fees <= 0:
+            raise errors.NonPositiveAmount("a placed debt must have a balance above zero")
+        if last_payment_amount is not None:
+            _positive("last_payment_amount", last_payment_amount)
+        _choice("itemization_kind", itemization_kind, ITEMIZATION_KINDS)
+        if not creditor.strip() or not reference.strip():
+            raise errors.ValidationError("creditor and reference are required", field="reference")
+        if itemization_date > at.date():
+            raise errors.InvalidDate("itemization_date cannot be in the future", field="itemization_date")
+        return cls._create(
+            cls.Placed,
+            id=account_id(creditor, reference),
+            timestamp=at,
+            creditor=creditor,
+            original_creditor=original_creditor or creditor,
+            reference=reference,
+            currency=currency,
+            principal=principal,
+            interest=interest,
+            fees=fees,
+            itemization_date=itemization_date,
+            itemization_kind=itemization_kind,
+            charge_off_date=charge_off_date,
+            last_payment_date=last_payment_date,
+            last_payment_amount=last_payment_amount,
+            debtor_id=debtor_id,
+        )
+
+    def _emit(self, event_class: type[Account.Event], at: datetime, **fields: Any) -> None:
+        self.trigger_event(event_class, timestamp=at, **fields)
+
+    def _check_open(self) -> None:
+        """Sold and closed accounts accept notes and forwarded payments only."""
+        if self.status == Status.SOLD:
+            raise errors.AccountSold(
+                f"account {self.reference} was sold to {self.buyer}; only notes and "
+                "forwarded payments can be recorded",
+                account_id=str(self.id),
+            )
+        if self.status == Status.CLOSED:
+            raise errors.AccountClosed(
+                f"account {self.reference} is closed ({self.close_reason}); only notes and "
+                "forwarded payments can be recorded",
+                account_id=str(self.id),
+            )
+
+    def _transition(self, action: str) -> None:
+        self._check_open()
+        if next_status(Status(self.status), action) is None:
+            raise errors.InvalidTransition(
+                f"cannot {action.replace('_', ' ')} while the account is {self.status}",
+                status=self.status,
+                action=action,
+            )
+
+    def _check_currency(self, currency: str) -> None:
+        if currency != self.currency:
+            raise errors.CurrencyMismatch(
+                f"account is in {self.currency}, amount is in {currency}",
+                expected=self.currency,
+                got=currency,
+            )
+
+    def accrue_interest(
+        self,
+        *,
+        at: datetime,
+        amount: int,
+        currency: str,
+        rate_basis_points: int | None = None,
+        period_start: date | None = None,
+        period_end: date | None = None,
+    ) -> None:
+        self._check_open()
+        self._check_currency(currency)
+        _positive("amount", amount)
+        self._emit(
+            self.InterestAccrued,
+            at,
+            amount=amount,
+            rate_basis_points=rate_basis_points,
+            period_start=period_start,
+            period_end=period_end,
+        )
+
+    def assess_fee(self, *, at: datetime, amount: int, currency: str, fee_type: str) -> None:
+        self._check_open()
+        self._check_currency(currency)
+        _positive("amount", amount)
+        self._emit(self.FeeAssessed, at, amount=amount, fee_type=fee_type)
+
+    def adjust_balance(
+        self,
+        *,
+        at: datetime,
+        component: str,
+        direction: str,
+        amount: int,
+        currency: str,
+        reason: str,
+    ) -> None:
+        self._check_open()
+        self._check_currency(currency)
+        _choice("component", component, frozenset(COMPONENTS))
+        _choice("direction", direction, ADJUSTMENT_DIRECTIONS)
+        _positive("amount", amount)
+        if not reason.strip():
+            raise errors.ValidationError("an adjustment needs a reason", field="reason")
+        if direction == "credit" and amount > self.balance[component]:
+            raise errors.AdjustmentExceedsBalance(
+                f"a credit of {amount} exceeds the {component} balance of "
+                f"{self.balance[component]}",
+                component=component,
+            )
+        self._emit(
+            self.BalanceAdjusted,
+            at,
+            component=component,
+            direction=direction,
+            amount=amount,
+            reason=reason,
+        )
+
+    def record_contact(
+        self,
+        *,
+        at: datetime,
+        contact_id: str,
+        channel: str,
+        direction: str,
+        outcome: str,
+        occurred_at: datetime,
+        agent: str | None = None,
+        purpose: str = "collection",
+    ) -> None:
+        self._check_open()
+        _choice("channel", channel, CHANNELS)
+        _choice("direction", direction, DIRECTIONS)
+        _choice("outcome", outcome, OUTCOMES)
+        if occurred_at > at:
+            raise errors.InvalidDate("a contact cannot have happened in the future", field="occurred_at")
+        self._emit(
+            self.ContactRecorded,
+            at,
+            contact_id=contact_id,
+            channel=channel,
+            direction=direction,
+            outcome=outcome,
+            agent=agent,
+            occurred_at=occurred_at,
+            purpose=purpose,
+        )
+
+    def make_promise(
+        self,
+        *,
+        at: datetime,
+        promise_id: str,
+        amount: int,
+        currency: str,
+        due_date: date,
+        agent: str | None = None,
+    ) -> None:
+        self._check_open()
+        self._check_currency(currency)
+        _positive("amount", amount)
+        if amount > self.total_balance:
+            raise errors.PromiseExceedsBalance(
+                f"promise of {amount} exceeds the balance of {self.total_balance}",
+                balance=self.total_balance,
+            )
+        if due_date < at.date():
+            raise errors.PromiseInPast(f"promise due date {due_date} is in the past")
+        if self.open_promise_id is not None:
+            raise errors.PromiseAlreadyOpen(
+                "the account already has an open promise; cancel it first",
+                promise_id=self.open_promise_id,
+            )
+        self._emit(
+            self.PromiseMade, at, promise_id=promise_id, amount=amount, due_date=due_date, agent=agent
+        )
+
+    def _check_promise(self, promise_id: str | None) -> str:
+        if self.open_promise_id is None or (
+            promise_id is not None and promise_id != self.open_promise_id
+        ):
+            raise errors.NoOpenPromise("no open promise with that id on this account")
+        return self.open_promise_id
+
+    def keep_promise(self, *, at: datetime, promise_id: str | None = None) -> None:
+        self._check_open()
+        self._emit(self.PromiseKept, at, promise_id=self._check_promise(promise_id))
+
+    def break_promise(self, *, at: datetime, promise_id: str | None = None) -> None:
+        self._check_open()
+        self._emit(self.PromiseBroken, at, promise_id=self._check_promise(promise_id))
+
+    def cancel_promise(self, *, at: datetime, reason: str, promise_id: str | None = None) -> None:
+        self._check_open()
+        self._emit(
+            self.PromiseCancelled, at, promise_id=self._check_promise(promise_id), reason=reason
+        )
+
+    def _settle_promise(self, promise_id: str, outcome: str) -> None:
+        self.promises[promise_id]["status"] = outcome
+        if self.open_promise_id == promise_id:
+            self.open_promise_id = None
+
+    def find_payment_by_reference(self, external_reference: str) -> str | None:
+        return self.payment_refs.get(external_reference)
+
+    def receive_payment(
+        self,
+        *,
+        at: datetime,
+        payment_id: str,
+        amount: int,
+        currency: str,
+        method: str,
+        received_at: datetime,
+        external_reference: str | None = None,
+        order: Sequence[str] = DEFAULT_ORDER,
+    ) -> None:
+        """Apply a payment by the waterfall, or forward it if the debt has left us."""
+        self._check_currency(currency)
+        _positive("amount", amount)
+        _choice("method", method, PAYMENT_METHODS)
+        if received_at > at:
+            raise errors.InvalidDate("a payment cannot be received in the future", field="received_at")
+        if self.status in (Status.SOLD, Status.CLOSED):
+            forward_to = self.buyer if self.status == Status.SOLD else self.creditor
+            self._emit(
+                self.PaymentForwarded,
+                at,
+                payment_id=payment_id,
+                amount=amount,
+                method=method,
+                received_at=received_at,
+                external_reference=external_reference,
+                forward_to=forward_to or self.creditor,
+            )
+            return
+        self._emit(
+            self.PaymentReceived,
+            at,
+            payment_id=payment_id,
+            amount=amount,
+            method=method,
+            received_at=received_at,
+            external_reference=external_reference,
+            allocation=allocate(amount, self.balance, order),
+        )
+
+    def reverse_payment(self, *, at: datetime, payment_id: str, kind: str, reason: str) -> None:
+        self._check_open()
+        _choice("kind", kind, REVERSAL_KINDS)
+        payment = self.payments.get(payment_id)
+        if payment is None:
+            raise errors.UnknownPayment(
+                f"no payment {payment_id} on this account", payment_id=payment_id
+            )
+        if payment["reversed"]:
+            raise errors.PaymentAlreadyReversed(
+                f"payment {payment_id} was already reversed", payment_id=payment_id
+            )
+        self._emit(self.PaymentReversed, at, payment_id=payment_id, kind=kind, reason=reason)
+
+    def _check_schedule(
+        self, at: datetime, kind: str, total: int, installments: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        _positive("total", total)
+        if not installments:
+            raise errors.InstallmentsMismatch("a plan needs at least one installment")
+        schedule: list[dict[str, Any]] = []
+        previous: date | None = None
+        for item in installments:
+            due, amount = item["due_date"], item["amount"]
+            _positive("installment amount", amount)
+            if due < at.date():
+                raise errors.InvalidDate(f"installment due {due} is in the past", field="due_date")
+            if previous is not None and due <= previous:
+                raise errors.InvalidDate("installment dates must strictly increase", field="due_date")
+            previous = due
+            schedule.append({"due_date": due, "amount": amount})
+        scheduled = sum(i["amount"] for i in schedule)
+        if scheduled != total:
+            raise errors.InstallmentsMismatch(
+                f"installments add up to {scheduled}, but the plan total is {total}",
+                scheduled=scheduled,
+                total=total,
+            )
+        if kind == "installment" and total != self.total_balance:
+            raise errors.InstallmentsMismatch(
+                f"an installment plan must cover the balance of {self.total_balance}, "
+                f"not {total} (agree a settlement plan to collect less)",
+                scheduled=total,
+                balance=self.total_balance,
+            )
+        if kind == "settlement" and total > self.total_balance:
+            raise errors.InstallmentsMismatch(
+                f"a settlement of {total} exceeds the balance of {self.total_balance}",
+                scheduled=total,
+                balance=self.total_balance,
+            )
+        return schedule
+
+    def agree_plan(
+        self,
+        *,
+        at: datetime,
+        plan_id: str,
+        kind: str,
+        total: int,
+        currency: str,
+        installments: Sequence[Mapping[str, Any]],
+    ) -> None:
+        self._check_open()
+        self._check_currency(currency)
+        _choice("kind", kind, PLAN_KINDS)
+        if self.plan is not None:
+            raise errors.PlanAlreadyActive(
+                "the account already has an active plan; amend or cancel it",
+                plan_id=self.plan["id"],
+            )
+        schedule = self._check_schedule(at, kind, total, installments)
+        self._emit(
+            self.PlanAgreed, at, plan_id=plan_id, kind=kind, total=total, installments=schedule
+        )
+
+    def _check_plan(self) -> dict[str, Any]:
+        if self.plan is None:
+            raise errors.NoActivePlan("the account has no active plan")
+        return self.plan
+
+    def amend_plan(
+        self,
+        *,
+        at: datetime,
+        total: int,
+        currency: str,
+        installments: Sequence[Mapping[str, Any]],
+        reason: str,
+    ) -> None:
+        """Replace the remaining schedule; what was already paid stays paid."""
+        self._check_open()
+        self._check_currency(currency)
+        plan = self._check_plan()
+        schedule = self._check_schedule(at, plan["kind"], total, installments)
+        self._emit(
+            self.PlanAmended,
+            at,
+            plan_id=plan["id"],
+            total=total,
+            installments=schedule,
+            reason=reason,
+        )
+
+    def cancel_plan(self, *, at: datetime, reason: str) -> None:
+        self._check_open()
+        plan = self._check_plan()
+        self._emit(self.PlanCancelled, at, plan_id=plan["id"], reason=reason)
+
+    def miss_installment(self, *, at: datetime, due_date: date) -> None:
+        self._check_open()
+        plan = self._check_plan()
+        match = [i for i in plan["installments"] if i["due_date"] == due_date]
+        if not match:
+            raise errors.ValidationError(f"the plan has no installment due {due_date}")
+        self._emit(
+            self.InstallmentMissed,
+            at,
+            plan_id=plan["id"],
+            due_date=due_date,
+            amount=match[0]["amount"],
+        )
+
+    def default_plan(self, *, at: datetime) -> None:
+        self._check_open()
+        plan = self._check_plan()
+        self._emit(self.PlanDefaulted, at, plan_id=plan["id"], missed=plan["missed"])
+
+    def complete_plan(self, *, at: datetime) -> None:
+        self._check_open()
+        plan = self._check_plan()
+        if plan["paid"] < plan["total"]:
+            raise errors.BalanceOutstanding(
+                f"the plan has {plan['total'] - plan['paid']} left to pay",
+                remaining=plan["total"] - plan["paid"],
+            )
+        self._emit(self.PlanCompleted, at, plan_id=plan["id"])
+
+    def _end_plan(self, outcome: str) -> None:
+        assert self.plan is not None
+        self.plan_history.append({"id": self.plan["id"], "kind": self.plan["kind"], "outcome": outcome})
+        self.plan = None
+
+    def waive(
+        self,
+        *,
+        at: datetime,
+        kind: str,
+        currency: str,
+        reason: str,
+        amounts: Mapping[str, int] | None = None,
+    ) -> None:
+        """Forgive part of the debt. ``amounts=None`` waives everything that kind covers."""
+        self._check_open()
+        self._check_currency(currency)
+        _choice("kind", kind, WAIVER_KINDS)
+        covered = {"settlement": COMPONENTS, "interest": ("interest",), "fee": ("fees",)}[kind]
+        if amounts is None:
+            amounts = {c: self.balance[c] for c in covered if self.balance[c] > 0}
+        for component, part in amounts.items():
+            if component not in covered:
+                raise errors.InvalidChoice(
+                    f"a {kind} waiver cannot touch {component}", field="component", value=component
+                )
+            _positive(f"{component} waiver", part)
+            if part > self.balance[component]:
+                raise errors.WaiverExceedsBalance(
+                    f"waiving {part} exceeds the {component} balance of {self.balance[component]}",
+                    component=component,
+                )
+        if not amounts:
+            raise errors.NonPositiveAmount(f"nothing to waive: the {kind} balance is zero")
+        self._emit(self.BalanceWaived, at, kind=kind, amounts=dict(amounts), reason=reason)
+
+    def raise_dispute(
+        self, *, at: datetime, dispute_id: str, reason: str, within_validation_period: bool
+    ) -> None:
+        self._check_open()
+        self._emit(
+            self.DisputeRaised,
+            at,
+            dispute_id=dispute_id,
+            reason=reason,
+            within_validation_period=within_validation_period,
+        )
+
+    def _check_dispute(self, dispute_id: str, *statuses: str) -> None:
+        dispute = self.disputes.get(dispute_id)
+        if dispute is None or dispute["status"] not in statuses:
+            raise errors.NoOpenDispute(
+                f"no dispute {dispute_id} in state {' or '.join(statuses)}", dispute_id=dispute_id
+            )
+
+    def provide_verification(self, *, at: datetime, dispute_id: str, method: str) -> None:
+        self._check_open()
+        self._check_dispute(dispute_id, "awaiting_verification")
+        self._emit(self.DisputeVerificationProvided, at, dispute_id=dispute_id, method=method)
+
+    def resolve_dispute(self, *, at: datetime, dispute_id: str, outcome: str, note: str = "") -> None:
+        self._check_open()
+        _choice("outcome", outcome, DISPUTE_OUTCOMES)
+        self._check_dispute(dispute_id, "awaiting_verification", "verified")
+        self._emit(self.DisputeResolved, at, dispute_id=dispute_id, outcome=outcome, note=note)
+
+    def receive_complaint(self, *, at: datetime, complaint_id: str, channel: str, category: str) -> None:
+        self._check_open()
+        self._emit(
+            self.ComplaintReceived, at, complaint_id=complaint_id, channel=channel, category=category
+        )
+
+    def resolve_complaint(self, *, at: datetime, complaint_id: str, outcome: str) -> None:
+        self._check_open()
+        if self.complaints.get(complaint_id) != "open":
+            raise errors.NoOpenComplaint(f"no open complaint {complaint_id}", complaint_id=complaint_id)
+        self._emit(self.ComplaintResolved, at, complaint_id=complaint_id, outcome=outcome)
+
+    def receive_cease(self, *, at: datetime, received_via: str) -> None:
+        self._check_open()
+        self._emit(self.CeaseCommunicationReceived, at, received_via=received_via)
+
+    def give_consent(self, *, at: datetime, channel: str, evidence: str) -> None:
+        self._check_open()
+        _choice("channel", channel, CHANNELS)
+        self._emit(self.ChannelConsentGiven, at, channel=channel, evidence=evidence)
+
+    def revoke_consent(self, *, at: datetime, channel: str, evidence: str) -> None:
+        self._check_open()
+        _choice("channel", channel, CHANNELS)
+        self._emit(self.ChannelConsentRevoked, at, channel=channel, evidence=evidence)
+
+    def notify_attorney(self, *, at: datetime, firm: str, attorney_reference: str | None = None) -> None:
+        self._check_open()
+        self._emit(
+            self.AttorneyRepresentationNotified, at, firm=firm, attorney_reference=attorney_reference
+        )
+
+    def notify_bankruptcy(self, *, at: datetime, chapter: str, case_number: str, filed_on: date) -> None:
+        self._check_open()
+        self._emit(
+            self.BankruptcyNotified, at, chapter=chapter, case_number=case_number, filed_on=filed_on
+        )
+
+    def notify_deceased(self, *, at: datetime, date_of_death: date | None = None) -> None:
+        self._check_open()
+        self._emit(self.DeceasedNotified, at, date_of_death=date_of_death)
+
+    def place_with_agency(
+        self,
+        *,
+        at: datetime,
+        agency: str,
+        commission_basis_points: int,
+        placed_on: date,
+        recall_due: date | None = None,
+    ) -> None:
+        self._transition("place_with_agency")
+        if not 0 <= commission_basis_points <= 10_000:
+            raise errors.ValidationError(
+                "commission rate must be between 0% and 100%", field="commission_rate"
+            )
+        self._emit(
+            self.PlacedWithAgency,
+            at,
+            agency=agency,
+            commission_basis_points=commission_basis_points,
+            placed_on=placed_on,
+            recall_due=recall_due,
+        )
+
+    def recall_from_agency(self, *, at: datetime, recalled_on: date, reason: str) -> None:
+        self._transition("recall_from_agency")
+        assert self.agency is not None
+        self._emit(
+            self.RecalledFromAgency,
+            at,
+            agency=self.agency["name"],
+            recalled_on=recalled_on,
+            reason=reason,
+        )
+
+    def refer_to_law_firm(self, *, at: datetime, law_firm: str, referred_on: date) -> None:
+        self._transition("refer_to_law_firm")
+        self._emit(self.ReferredToLawFirm, at, law_firm=law_firm, referred_on=referred_on)
+
+    def change_legal_status(
+        self,
+        *,
+        at: datetime,
+        legal_status: str,
+        effective_on: date,
+        judgment_amount: int | None = None,
+        judgment_date: date | None = None,
+        court_reference: str | None = None,
+    ) -> None:
+        self._check_open()
+        _choice("legal_status", legal_status, LEGAL_STATUSES)
+        if self.status != Status.WITH_LAW_FIRM:
+            raise errors.InvalidTransition(
+                "legal status can only change while the account is with a law firm",
+                status=self.status,
+                action="change_legal_status",
+            )
+        if legal_status == "judgment":
+            if judgment_amount is None or judgment_date is None:
+                raise errors.ValidationError(
+                    "a judgment needs its amount and date", field="judgment_amount"
+                )
+            _positive("judgment_amount", judgment_amount)
+        self._emit(
+            self.LegalStatusChanged,
+            at,
+            legal_status=legal_status,
+            effective_on=effective_on,
+            judgment_amount=judgment_amount,
+            judgment_date=judgment_date,
+            court_reference=court_reference,
+        )
+
+    def withdraw_referral(self, *, at: datetime, reason: str) -> None:
+        self._transition("withdraw_referral")
+        assert self.law_firm is not None
+        self._emit(self.ReferralWithdrawn, at, law_firm=self.law_firm["name"], reason=reason)
+
+    def sell(
+        self,
+        *,
+        at: datetime,
+        buyer: str,
+        price: int,
+        currency: str,
+        sale_date: date,
+        portfolio_reference: str,
+    ) -> None:
+        self._transition("sell")
+        self._check_currency(currency)
+        _not_negative("price", price)
+        self._emit(
+            self.SoldToDebtBuyer,
+            at,
+            buyer=buyer,
+            price=price,
+            sale_date=sale_date,
+            portfolio_reference=portfolio_reference,
+        )
+
+    def close(self, *, at: datetime, reason: str, note: str = "") -> None:
+        self._transition("close")
+        _choice("reason", reason, CLOSE_REASONS)
+        if reason == "paid" and self.total_balance > 0:
+            raise errors.BalanceOutstanding(
+                f"cannot close as paid with {self.total_balance} still owed",
+                balance=self.total_balance,
+            )
+        self._emit(self.Closed, at, reason=reason, note=note)
+
+    def add_note(self, *, at: datetime, note_id: str, text: str, agent: str | None = None) -> None:
+        if not text.strip():
+            raise errors.ValidationError("a note cannot be empty", field="text")
+        self._emit(self.NoteAdded, at, note_id=note_id, text=text, agent=agent)
