@@ -1,0 +1,718 @@
+"""Use cases: the one API that the CLI, the worker and the HTTP server all call.
+
+The service owns three things the domain must not: the clock, retries on
+version conflicts (re-running the command on fresh state, never merging), and
+turning input at the edges (money as ``Money``, ids as text) into domain calls.
+Every method either records all of its events or none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from ledger import errors
+from ledger.application import Ledger
+from ledger.clock import Clock, SystemClock, ensure_utc
+from ledger.domain.account import Account
+from ledger.domain.allocation import DEFAULT_ORDER
+from ledger.domain.debtor import Debtor
+from ledger.domain.ids import account_id as derive_account_id
+from ledger.domain.ids import child_id
+from ledger.history import History, account_history
+from ledger.logs import register_personal_values
+from ledger.money import Money, check_currency
+from ledger.tamper.seal import SealResult, record_seal
+from ledger.tamper.verify import VerifyReport, verify_ledger
+
+log = structlog.get_logger("arrears.service")
+
+T = TypeVar("T")
+AllocationOrder = Callable[[str], Sequence[str]]
+
+
+def default_allocation_order(creditor: str) -> Sequence[str]:
+    return DEFAULT_ORDER
+
+
+@dataclass(frozen=True)
+class DebtorDetails:
+    name: str
+    phones: Sequence[str] = ()
+    emails: Sequence[str] = ()
+    addresses: Sequence[Mapping[str, str]] = ()
+    time_zone: str | None = None
+    jurisdiction: str | None = None
+
+
+@dataclass(frozen=True)
+class Placement:
+    creditor: str
+    reference: str
+    currency: str
+    principal: Money
+    interest: Money
+    fees: Money
+    itemization_date: date
+    itemization_kind: str
+    original_creditor: str = ""
+    charge_off_date: date | None = None
+    last_payment_date: date | None = None
+    last_payment_amount: Money | None = None
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    account: Account
+    payment_id: str
+    created: bool
+    forwarded: bool = False
+
+
+@dataclass(frozen=True)
+class Installment:
+    due_date: date
+    amount: Money
+
+
+@dataclass
+class LedgerService:
+    ledger: Ledger
+    clock: Clock = field(default_factory=SystemClock)
+    allocation_order: AllocationOrder = default_allocation_order
+    max_attempts: int = 8
+
+    # ----------------------------------------------------------- plumbing
+
+    def _now(self) -> datetime:
+        return ensure_utc(self.clock.now())
+
+    def get_account(self, account_id: UUID) -> Account:
+        try:
+            account = self.ledger.repository.get(account_id)
+        except AggregateNotFoundError:
+            raise errors.AccountNotFound(
+                f"no account {account_id}", account_id=str(account_id)
+            ) from None
+        if not isinstance(account, Account):
+            raise errors.AccountNotFound(f"{account_id} is not an account", account_id=str(account_id))
+        return account
+
+    def get_debtor(self, debtor_id: UUID) -> Debtor:
+        try:
+            debtor = self.ledger.repository.get(debtor_id)
+        except AggregateNotFoundError:
+            raise errors.DebtorNotFound(f"no debtor {debtor_id}", debtor_id=str(debtor_id)) from None
+        if not isinstance(debtor, Debtor):
+            raise errors.DebtorNotFound(f"{debtor_id} is not a debtor", debtor_id=str(debtor_id))
+        return debtor
+
+    def _forget(self, aggregate_id: UUID) -> None:
+        cache = self.ledger.repository.cache
+        if cache is not None:
+            cache.put(aggregate_id, None)  # type: ignore[arg-type]
+
+    def _change(self, aggregate_id: UUID, load: Callable[[UUID], Any], command: Callable[[Any], T]) -> T:
+        """Run ``command`` on fresh state and save; on a version conflict, start again."""
+        for attempt in range(1, self.max_attempts + 1):
+            aggregate = load(aggregate_id)
+            result = command(aggregate)
+            if not aggregate.pending_events:
+                return result
+            try:
+                self.ledger.save(aggregate)
+            except IntegrityError:
+                self._forget(aggregate_id)
+                log.info("version_conflict_retry", aggregate_id=str(aggregate_id), attempt=attempt)
+                continue
+            return result
+        raise errors.ConcurrencyConflict(
+            f"{aggregate_id} kept changing under us; gave up after {self.max_attempts} attempts",
+            aggregate_id=str(aggregate_id),
+        )
+
+    def _account(self, account_id: UUID, command: Callable[[Account], Any]) -> Account:
+        def run(account: Account) -> Account:
+            command(account)
+            return account
+
+        account = self._change(account_id, self.get_account, run)
+        log.info("account_changed", account_id=str(account_id), version=account.version)
+        return account
+
+    # ------------------------------------------------------------ debtors
+
+    def register_debtor(self, details: DebtorDetails, debtor_id: UUID | None = None) -> Debtor:
+        debtor = self._new_debtor(details, debtor_id)
+        self.ledger.save(debtor)
+        log.info("debtor_registered", debtor_id=str(debtor.id))
+        return debtor
+
+    def _new_debtor(self, details: DebtorDetails, debtor_id: UUID | None) -> Debtor:
+        register_personal_values(details.name, *details.phones, *details.emails)
+        return Debtor.register(
+            at=self._now(),
+            debtor_id=debtor_id or uuid4(),
+            name=details.name,
+            phones=details.phones,
+            emails=details.emails,
+            addresses=[dict(a) for a in details.addresses],
+            time_zone=details.time_zone,
+            jurisdiction=details.jurisdiction,
+        )
+
+    def update_debtor_contact_details(self, debtor_id: UUID, **changes: Any) -> Debtor:
+        register_personal_values(*changes.get("phones") or (), *changes.get("emails") or ())
+        at = self._now()
+
+        def run(debtor: Debtor) -> Debtor:
+            debtor.change_contact_details(at=at, **changes)
+            return debtor
+
+        return self._change(debtor_id, self.get_debtor, run)
+
+    def erase_debtor(self, debtor_id: UUID, reason: str) -> Debtor:
+        at = self._now()
+
+        def run(debtor: Debtor) -> Debtor:
+            debtor.erase_personal_data(at=at, reason=reason)
+            return debtor
+
+        return self._change(debtor_id, self.get_debtor, run)
+
+    # ----------------------------------------------------------- accounts
+
+    def place_account(
+        self,
+        placement: Placement,
+        *,
+        debtor: DebtorDetails | None = None,
+        debtor_id: UUID | None = None,
+    ) -> Account:
+        """Place a debt; the same creditor + reference twice is refused with ``account_exists``."""
+        currency = check_currency(placement.currency)
+        for part in (placement.principal, placement.interest, placement.fees):
+            if part.currency != currency:
+                raise errors.CurrencyMismatch(
+                    f"placement is in {currency}, an amount is in {part.currency}",
+                    expected=currency,
+                    got=part.currency,
+                )
+        existing_id = derive_account_id(placement.creditor, placement.reference)
+        self._refuse_existing(existing_id)
+        if (debtor is None) == (debtor_id is None):
+            raise errors.ValidationError("give either the debtor's details or a debtor_id", field="debtor")
+        new_debtor = self._new_debtor(debtor, None) if debtor is not None else None
+        if debtor_id is not None:
+            self.get_debtor(debtor_id)
+        account = Account.place(
+            at=self._now(),
+            creditor=placement.creditor,
+            original_creditor=placement.original_creditor,
+            reference=placement.reference,
+            currency=currency,
+            principal=placement.principal.minor,
+            interest=placement.interest.minor,
+            fees=placement.fees.minor,
+            itemization_date=placement.itemization_date,
+            itemization_kind=placement.itemization_kind,
+            charge_off_date=placement.charge_off_date,
+            last_payment_date=placement.last_payment_date,
+            last_payment_amount=(
+                placement.last_payment_amount.minor if placement.last_payment_amount else None
+            ),
+            debtor_id=new_debtor.id if new_debtor is not None else debtor_id,  # type: ignore[arg-type]
+        )
+        try:
+            if new_debtor is not None:
+                self.ledger.save(new_debtor, account)
+            else:
+                self.ledger.save(account)
+        except IntegrityError:
+            self._refuse_existing(existing_id)
+            raise
+        log.info("account_placed", account_id=str(account.id), creditor=placement.creditor)
+        return account
+
+    def _refuse_existing(self, account_id: UUID) -> None:
+        try:
+            self.ledger.repository.get(account_id)
+        except AggregateNotFoundError:
+            return
+        raise errors.AccountExists(
+            f"an account with this creditor and reference already exists: {account_id}",
+            account_id=str(account_id),
+        )
+
+    def resolve_account(self, ref: str) -> UUID:
+        """An account id, ``CREDITOR/REFERENCE``, or a creditor's reference if it is unique."""
+        try:
+            return self.get_account(UUID(ref)).id
+        except ValueError:
+            pass
+        if "/" in ref:
+            creditor, _, reference = ref.partition("/")
+            candidate = derive_account_id(creditor, reference)
+            try:
+                return self.get_account(candidate).id
+            except errors.AccountNotFound:
+                pass
+        matches = [aid for aid, reference in self.iter_account_references() if reference == ref]
+        if not matches:
+            raise errors.AccountNotFound(f"no account with id or reference {ref!r}", reference=ref)
+        if len(matches) > 1:
+            raise errors.ValidationError(
+                f"reference {ref!r} is used by {len(matches)} creditors; give CREDITOR/{ref} "
+                "or the account id",
+                reference=ref,
+            )
+        return matches[0]
+
+    def iter_account_references(self) -> list[tuple[UUID, str]]:
+        topic = f"{Account.Placed.__module__}:{Account.Placed.__qualname__}"
+        found: list[tuple[UUID, str]] = []
+        start = 1
+        while True:
+            batch = self.ledger.recorder.select_notifications(start=start, limit=1000, topics=[topic])
+            for n in batch:
+                state = self.ledger.mapper.transcoder.decode(n.state)
+                found.append((UUID(str(n.originator_id)), state["reference"]))
+            if len(batch) < 1000:
+                return found
+            start = batch[-1].id + 1
+
+    def list_account_ids(self) -> list[UUID]:
+        return [aid for aid, _ in self.iter_account_references()]
+
+    # ---------------------------------------------------- balance changes
+
+    def accrue_interest(
+        self,
+        account_id: UUID,
+        amount: Money,
+        *,
+        rate_basis_points: int | None = None,
+        period_start: date | None = None,
+        period_end: date | None = None,
+    ) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.accrue_interest(
+                at=at,
+                amount=amount.minor,
+                currency=amount.currency,
+                rate_basis_points=rate_basis_points,
+                period_start=period_start,
+                period_end=period_end,
+            ),
+        )
+
+    def assess_fee(self, account_id: UUID, amount: Money, fee_type: str) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.assess_fee(at=at, amount=amount.minor, currency=amount.currency, fee_type=fee_type),
+        )
+
+    def adjust_balance(
+        self, account_id: UUID, *, component: str, direction: str, amount: Money, reason: str
+    ) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.adjust_balance(
+                at=at,
+                component=component,
+                direction=direction,
+                amount=amount.minor,
+                currency=amount.currency,
+                reason=reason,
+            ),
+        )
+
+    def post_payment(
+        self,
+        account_id: UUID,
+        amount: Money,
+        *,
+        method: str,
+        received_at: datetime | None = None,
+        external_reference: str | None = None,
+    ) -> PaymentResult:
+        """Post a payment once: the same external reference returns the original payment."""
+        at = self._now()
+        received = ensure_utc(received_at) if received_at is not None else at
+        payment_id = (
+            child_id(account_id, "payment", external_reference)
+            if external_reference
+            else uuid4().hex
+        )
+
+        def run(account: Account) -> PaymentResult:
+            if external_reference:
+                existing = account.find_payment_by_reference(external_reference)
+                if existing is not None:
+                    original = account.payments.get(existing)
+                    if original is not None and original["amount"] != amount.minor:
+                        raise errors.IdempotencyConflict(
+                            f"external reference {external_reference!r} was already posted "
+                            f"with a different amount",
+                            payment_id=existing,
+                        )
+                    return PaymentResult(account, existing, created=False, forwarded=original is None)
+            account.receive_payment(
+                at=at,
+                payment_id=payment_id,
+                amount=amount.minor,
+                currency=amount.currency,
+                method=method,
+                received_at=received,
+                external_reference=external_reference,
+                order=self.allocation_order(account.creditor),
+            )
+            forwarded = isinstance(account.pending_events[-1], Account.PaymentForwarded)
+            return PaymentResult(account, payment_id, created=True, forwarded=forwarded)
+
+        result = self._change(account_id, self.get_account, run)
+        log.info(
+            "payment_posted" if result.created else "payment_replayed",
+            account_id=str(account_id),
+            payment_id=result.payment_id,
+            amount_minor=amount.minor,
+            currency=amount.currency,
+        )
+        return result
+
+    def reverse_payment(self, account_id: UUID, payment_id: str, *, kind: str, reason: str) -> Account:
+        at = self._now()
+        return self._account(
+            account_id, lambda a: a.reverse_payment(at=at, payment_id=payment_id, kind=kind, reason=reason)
+        )
+
+    def waive(
+        self,
+        account_id: UUID,
+        *,
+        kind: str,
+        reason: str,
+        amounts: Mapping[str, Money] | None = None,
+    ) -> Account:
+        at = self._now()
+
+        def run(account: Account) -> None:
+            minor = None if amounts is None else {k: m.minor for k, m in amounts.items()}
+            currency = next(iter(amounts.values())).currency if amounts else account.currency
+            account.waive(at=at, kind=kind, currency=currency, reason=reason, amounts=minor)
+
+        return self._account(account_id, run)
+
+    # ------------------------------------------------ contacts & promises
+
+    def record_contact(
+        self,
+        account_id: UUID,
+        *,
+        channel: str,
+        direction: str,
+        outcome: str,
+        occurred_at: datetime | None = None,
+        agent: str | None = None,
+        purpose: str = "collection",
+    ) -> Account:
+        at = self._now()
+        when = ensure_utc(occurred_at) if occurred_at is not None else at
+        return self._account(
+            account_id,
+            lambda a: a.record_contact(
+                at=at,
+                contact_id=uuid4().hex,
+                channel=channel,
+                direction=direction,
+                outcome=outcome,
+                occurred_at=when,
+                agent=agent,
+                purpose=purpose,
+            ),
+        )
+
+    def make_promise(
+        self, account_id: UUID, amount: Money, due_date: date, *, agent: str | None = None
+    ) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.make_promise(
+                at=at,
+                promise_id=uuid4().hex,
+                amount=amount.minor,
+                currency=amount.currency,
+                due_date=due_date,
+                agent=agent,
+            ),
+        )
+
+    def keep_promise(self, account_id: UUID, promise_id: str | None = None) -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.keep_promise(at=at, promise_id=promise_id))
+
+    def break_promise(self, account_id: UUID, promise_id: str | None = None) -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.break_promise(at=at, promise_id=promise_id))
+
+    def cancel_promise(self, account_id: UUID, reason: str, promise_id: str | None = None) -> Account:
+        at = self._now()
+        return self._account(
+            account_id, lambda a: a.cancel_promise(at=at, reason=reason, promise_id=promise_id)
+        )
+
+    # --------------------------------------------------------------- plans
+
+    def agree_plan(
+        self, account_id: UUID, *, kind: str, total: Money, installments: Sequence[Installment]
+    ) -> Account:
+        at = self._now()
+        schedule = self._schedule(total, installments)
+        return self._account(
+            account_id,
+            lambda a: a.agree_plan(
+                at=at,
+                plan_id=uuid4().hex,
+                kind=kind,
+                total=total.minor,
+                currency=total.currency,
+                installments=schedule,
+            ),
+        )
+
+    @staticmethod
+    def _schedule(total: Money, installments: Sequence[Installment]) -> list[dict[str, Any]]:
+        for item in installments:
+            if item.amount.currency != total.currency:
+                raise errors.CurrencyMismatch(
+                    f"plan is in {total.currency}, an installment is in {item.amount.currency}",
+                    expected=total.currency,
+                    got=item.amount.currency,
+                )
+        return [{"due_date": i.due_date, "amount": i.amount.minor} for i in installments]
+
+    def amend_plan(
+        self, account_id: UUID, *, total: Money, installments: Sequence[Installment], reason: str
+    ) -> Account:
+        at = self._now()
+        schedule = self._schedule(total, installments)
+        return self._account(
+            account_id,
+            lambda a: a.amend_plan(
+                at=at, total=total.minor, currency=total.currency, installments=schedule, reason=reason
+            ),
+        )
+
+    def cancel_plan(self, account_id: UUID, reason: str) -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.cancel_plan(at=at, reason=reason))
+
+    def miss_installment(self, account_id: UUID, due_date: date) -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.miss_installment(at=at, due_date=due_date))
+
+    def default_plan(self, account_id: UUID) -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.default_plan(at=at))
+
+    def complete_plan(self, account_id: UUID) -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.complete_plan(at=at))
+
+    # ------------------------------------------------ disputes & compliance
+
+    def raise_dispute(self, account_id: UUID, reason: str, *, within_validation_period: bool) -> tuple[Account, str]:
+        at = self._now()
+        dispute_id = uuid4().hex
+        account = self._account(
+            account_id,
+            lambda a: a.raise_dispute(
+                at=at, dispute_id=dispute_id, reason=reason, within_validation_period=within_validation_period
+            ),
+        )
+        return account, dispute_id
+
+    def provide_verification(self, account_id: UUID, dispute_id: str, method: str) -> Account:
+        at = self._now()
+        return self._account(
+            account_id, lambda a: a.provide_verification(at=at, dispute_id=dispute_id, method=method)
+        )
+
+    def resolve_dispute(self, account_id: UUID, dispute_id: str, outcome: str, note: str = "") -> Account:
+        at = self._now()
+        return self._account(
+            account_id, lambda a: a.resolve_dispute(at=at, dispute_id=dispute_id, outcome=outcome, note=note)
+        )
+
+    def receive_complaint(self, account_id: UUID, *, channel: str, category: str) -> tuple[Account, str]:
+        at = self._now()
+        complaint_id = uuid4().hex
+        account = self._account(
+            account_id,
+            lambda a: a.receive_complaint(at=at, complaint_id=complaint_id, channel=channel, category=category),
+        )
+        return account, complaint_id
+
+    def resolve_complaint(self, account_id: UUID, complaint_id: str, outcome: str) -> Account:
+        at = self._now()
+        return self._account(
+            account_id, lambda a: a.resolve_complaint(at=at, complaint_id=complaint_id, outcome=outcome)
+        )
+
+    def receive_cease(self, account_id: UUID, received_via: str) -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.receive_cease(at=at, received_via=received_via))
+
+    def give_consent(self, account_id: UUID, channel: str, evidence: str) -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.give_consent(at=at, channel=channel, evidence=evidence))
+
+    def revoke_consent(self, account_id: UUID, channel: str, evidence: str) -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.revoke_consent(at=at, channel=channel, evidence=evidence))
+
+    def notify_attorney(self, account_id: UUID, firm: str, attorney_reference: str | None = None) -> Account:
+        at = self._now()
+        return self._account(
+            account_id, lambda a: a.notify_attorney(at=at, firm=firm, attorney_reference=attorney_reference)
+        )
+
+    def notify_bankruptcy(self, account_id: UUID, *, chapter: str, case_number: str, filed_on: date) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.notify_bankruptcy(at=at, chapter=chapter, case_number=case_number, filed_on=filed_on),
+        )
+
+    def notify_deceased(self, account_id: UUID, date_of_death: date | None = None) -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.notify_deceased(at=at, date_of_death=date_of_death))
+
+    # ----------------------------------------------- agencies, law, sales
+
+    def place_with_agency(
+        self,
+        account_id: UUID,
+        *,
+        agency: str,
+        commission_basis_points: int,
+        placed_on: date | None = None,
+        recall_due: date | None = None,
+    ) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.place_with_agency(
+                at=at,
+                agency=agency,
+                commission_basis_points=commission_basis_points,
+                placed_on=placed_on or at.date(),
+                recall_due=recall_due,
+            ),
+        )
+
+    def recall_from_agency(self, account_id: UUID, reason: str, recalled_on: date | None = None) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.recall_from_agency(at=at, recalled_on=recalled_on or at.date(), reason=reason),
+        )
+
+    def refer_to_law_firm(self, account_id: UUID, law_firm: str, referred_on: date | None = None) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.refer_to_law_firm(at=at, law_firm=law_firm, referred_on=referred_on or at.date()),
+        )
+
+    def change_legal_status(
+        self,
+        account_id: UUID,
+        legal_status: str,
+        *,
+        effective_on: date | None = None,
+        judgment_amount: Money | None = None,
+        judgment_date: date | None = None,
+        court_reference: str | None = None,
+    ) -> Account:
+        at = self._now()
+
+        def run(account: Account) -> None:
+            if judgment_amount is not None and judgment_amount.currency != account.currency:
+                raise errors.CurrencyMismatch(
+                    f"account is in {account.currency}, judgment is in {judgment_amount.currency}",
+                    expected=account.currency,
+                    got=judgment_amount.currency,
+                )
+            account.change_legal_status(
+                at=at,
+                legal_status=legal_status,
+                effective_on=effective_on or at.date(),
+                judgment_amount=judgment_amount.minor if judgment_amount else None,
+                judgment_date=judgment_date,
+                court_reference=court_reference,
+            )
+
+        return self._account(account_id, run)
+
+    def withdraw_referral(self, account_id: UUID, reason: str) -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.withdraw_referral(at=at, reason=reason))
+
+    def sell(
+        self,
+        account_id: UUID,
+        *,
+        buyer: str,
+        price: Money,
+        portfolio_reference: str,
+        sale_date: date | None = None,
+    ) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.sell(
+                at=at,
+                buyer=buyer,
+                price=price.minor,
+                currency=price.currency,
+                sale_date=sale_date or at.date(),
+                portfolio_reference=portfolio_reference,
+            ),
+        )
+
+    def close(self, account_id: UUID, reason: str, note: str = "") -> Account:
+        at = self._now()
+        return self._account(account_id, lambda a: a.close(at=at, reason=reason, note=note))
+
+    def add_note(self, account_id: UUID, text: str, agent: str | None = None) -> Account:
+        at = self._now()
+        return self._account(
+            account_id, lambda a: a.add_note(at=at, note_id=uuid4().hex, text=text, agent=agent)
+        )
+
+    # -------------------------------------------------------------- audit
+
+    def history(self, account_id: UUID, as_of: datetime | None = None) -> History:
+        self.get_account(account_id)
+        return account_history(self.ledger, account_id, ensure_utc(as_of) if as_of else None)
+
+    def verify(self, *, account_id: UUID | None = None, digest: str | None = None) -> VerifyReport:
+        return verify_ledger(self.ledger, account_id=account_id, digest=digest)
+
+    def seal(self) -> SealResult:
+        result = record_seal(self.ledger, self._now())
+        log.info("ledger_sealed", position=result.position, digest=result.digest)
+        return result
