@@ -620,7 +620,7 @@ def reset_logging() -> None:
 
 
 def get_logger(name: str | None = None) -> FilteringBoundLogger:
-    """Return a structlog logger, bound to ``logger=name`` when a name is given.
+    """Return a structlog logger, bound to ``logger_name=name`` when a name is given.
 
     If nothing has configured logging yet, the default configuration (with
     redaction) is applied first: structlog's own defaults would print personal
@@ -633,6 +633,8 @@ def get_logger(name: str | None = None) -> FilteringBoundLogger:
             if _state == _STATE_UNCONFIGURED:
                 _apply("INFO", None, None)
                 _state = _STATE_DEFAULT
-    initial: dict[str, str] = {} if name is None else {"logger": name}
+    # ``logger_name`` rather than ``logger``: the latter collides with the
+    # ``logger`` parameter of ``structlog.wrap_logger``.
+    initial: dict[str, str] = {} if name is None else {"logger_name": name}
     logger: FilteringBoundLogger = structlog.get_logger(**initial)
     return logger

@@ -88,6 +88,7 @@ class LedgerService:
     clock: Clock = field(default_factory=SystemClock)
     allocation_order: AllocationOrder = default_allocation_order
     max_attempts: int = 8
+    new_id: Callable[[], str] = field(default=lambda: uuid4().hex)
 
     # ----------------------------------------------------------- plumbing
 
@@ -159,7 +160,7 @@ class LedgerService:
         register_personal_values(details.name, *details.phones, *details.emails)
         return Debtor.register(
             at=self._now(),
-            debtor_id=debtor_id or uuid4(),
+            debtor_id=debtor_id or UUID(self.new_id()),
             name=details.name,
             phones=details.phones,
             emails=details.emails,
@@ -353,7 +354,7 @@ class LedgerService:
         payment_id = (
             child_id(account_id, "payment", external_reference)
             if external_reference
-            else uuid4().hex
+            else self.new_id()
         )
 
         def run(account: Account) -> PaymentResult:
@@ -433,7 +434,7 @@ class LedgerService:
             account_id,
             lambda a: a.record_contact(
                 at=at,
-                contact_id=uuid4().hex,
+                contact_id=self.new_id(),
                 channel=channel,
                 direction=direction,
                 outcome=outcome,
@@ -451,7 +452,7 @@ class LedgerService:
             account_id,
             lambda a: a.make_promise(
                 at=at,
-                promise_id=uuid4().hex,
+                promise_id=self.new_id(),
                 amount=amount.minor,
                 currency=amount.currency,
                 due_date=due_date,
@@ -484,7 +485,7 @@ class LedgerService:
             account_id,
             lambda a: a.agree_plan(
                 at=at,
-                plan_id=uuid4().hex,
+                plan_id=self.new_id(),
                 kind=kind,
                 total=total.minor,
                 currency=total.currency,
@@ -535,7 +536,7 @@ class LedgerService:
 
     def raise_dispute(self, account_id: UUID, reason: str, *, within_validation_period: bool) -> tuple[Account, str]:
         at = self._now()
-        dispute_id = uuid4().hex
+        dispute_id = self.new_id()
         account = self._account(
             account_id,
             lambda a: a.raise_dispute(
@@ -558,7 +559,7 @@ class LedgerService:
 
     def receive_complaint(self, account_id: UUID, *, channel: str, category: str) -> tuple[Account, str]:
         at = self._now()
-        complaint_id = uuid4().hex
+        complaint_id = self.new_id()
         account = self._account(
             account_id,
             lambda a: a.receive_complaint(at=at, complaint_id=complaint_id, channel=channel, category=category),
@@ -700,7 +701,7 @@ class LedgerService:
     def add_note(self, account_id: UUID, text: str, agent: str | None = None) -> Account:
         at = self._now()
         return self._account(
-            account_id, lambda a: a.add_note(at=at, note_id=uuid4().hex, text=text, agent=agent)
+            account_id, lambda a: a.add_note(at=at, note_id=self.new_id(), text=text, agent=agent)
         )
 
     # -------------------------------------------------------------- audit

@@ -1,0 +1,32 @@
+# Two commands for a fresh machine: `make run` and `make test`.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+STORE  ?= sqlite:///arrears.db
+ACCOUNTS ?= 300
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/arrears demo --accounts $(ACCOUNTS) --store $(STORE)
+	$(VENV)/bin/arrears summary --store $(STORE)
+	$(VENV)/bin/arrears verify --store $(STORE)
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ledger
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) *.egg-info arrears.db arrears.db-wal arrears.db-shm

@@ -1,0 +1,220 @@
+"""The ``arrears`` command line: thin, it parses, calls the service layer, and prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, time
+from functools import wraps
+from typing import Any, TypeVar
+from uuid import UUID
+
+import click
+
+from bootstrap import build_service
+from ledger import errors
+from ledger.history import History
+from ledger.money import format_minor
+from ledger.services import LedgerService
+from ledger.tamper.verify import VerifyReport
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+store_option = click.option(
+    "--store",
+    "store",
+    envvar="ARREARS_STORE",
+    default=None,
+    metavar="URL",
+    help="sqlite:///path/arrears.db (default ./arrears.db) or postgresql://user@host:port/db",
+)
+
+
+def friendly_errors(func: F) -> F:
+    """Domain and store errors become one line on stderr and exit code 2, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except errors.LedgerError as e:
+            click.echo(f"error [{e.code}]: {e.message}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_moment(text: str) -> datetime:
+    """RFC 3339 / ISO 8601; a bare date means the end of that day (UTC); no zone means UTC."""
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).date()
+            return datetime.combine(day, time.max, tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise errors.InvalidDate(
+            f"{text!r} is not a timestamp; use e.g. 2026-03-02T14:00:00Z or 2026-03-02"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@click.group()
+@click.version_option(package_name="arrears")
+def main() -> None:
+    """Arrears: an event-sourced, tamper-evident ledger for debt collection."""
+
+
+@main.command()
+@click.option("--accounts", default=300, show_default=True, help="How many accounts to place.")
+@click.option("--seed", default=7, show_default=True, help="Same seed, same portfolio.")
+@store_option
+@friendly_errors
+def demo(accounts: int, seed: int, store: str | None) -> None:
+    """Build a realistic, deterministic demo portfolio through the service layer."""
+    from tqdm import tqdm
+
+    from ledger.demo import build_demo
+
+    service = build_service(store)
+    result = build_demo(
+        service,
+        accounts=accounts,
+        seed=seed,
+        progress=lambda steps: tqdm(steps, desc="demo", unit="step", file=sys.stderr),
+    )
+    click.echo(
+        f"demo: {result.accounts_created} accounts placed, {result.accounts_skipped} already "
+        f"present, {result.steps} steps recorded, {result.refused} refused by the ledger's rules"
+    )
+
+
+@main.command()
+@store_option
+@friendly_errors
+def seal(store: str | None) -> None:
+    """Record a seal over the whole ledger and print the digest to keep outside."""
+    result = build_service(store).seal()
+    state = "sealed" if result.new else "already sealed (no events since the last seal)"
+    click.echo(f"{state}: {result.event_count} events up to position {result.position}")
+    click.echo(f"digest: {result.digest}")
+
+
+@main.command()
+@click.option("--account", "account", default=None, help="Check one account (id or reference).")
+@click.option("--digest", default=None, help="A digest printed by 'arrears seal', kept outside.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@store_option
+@friendly_errors
+def verify(account: str | None, digest: str | None, as_json: bool, store: str | None) -> None:
+    """Check every hash chain and seal; exit 0 if intact, 1 if anything was altered."""
+    service = build_service(store)
+    account_id = service.resolve_account(account) if account else None
+    report = service.verify(account_id=account_id, digest=digest)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        print_verify(report)
+    sys.exit(0 if report.ok else 1)
+
+
+def print_verify(report: VerifyReport) -> None:
+    for problem in report.problems:
+        click.echo(problem.describe())
+    status = "INTACT" if report.ok else f"TAMPERED ({len(report.problems)} problems)"
+    click.echo(
+        f"verify: {status}: {report.events_checked} events in {report.streams_checked} streams, "
+        f"{report.seals_checked} seals checked"
+        + (", outside digest checked" if report.digest_checked else "")
+    )
+    if report.latest_seal:
+        click.echo(f"latest seal: {report.latest_seal}")
+
+
+@main.command()
+@click.argument("account")
+@click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP", help="Replay up to this moment.")
+@click.option("--json", "as_json", is_flag=True)
+@store_option
+@friendly_errors
+def history(account: str, as_of: str | None, as_json: bool, store: str | None) -> None:
+    """Every event of ACCOUNT (id or creditor reference) with the balance after it."""
+    service = build_service(store)
+    result = service.history(service.resolve_account(account), parse_moment(as_of) if as_of else None)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        print_history(result)
+
+
+def _short(fields: dict[str, Any]) -> str:
+    keep = []
+    for key, value in fields.items():
+        if key.endswith("_id") or value in (None, "", [], {}):
+            continue
+        if isinstance(value, list | dict):
+            value = json.dumps(value, separators=(",", ":"))
+        keep.append(f"{key}={value}")
+    text = " ".join(keep)
+    return text if len(text) <= 70 else text[:67] + "..."
+
+
+def print_history(result: History) -> None:
+    header = f"{'ver':>4}  {'recorded at (UTC)':<20} {'event':<30} {'principal':>12} {'interest':>10} {'fees':>9} {'total':>12}  details"
+    click.echo(header)
+    for e in result.entries:
+        b = e.balance
+        click.echo(
+            f"{e.version:>4}  {e.recorded_at.strftime('%Y-%m-%d %H:%M:%S'):<20} {e.type:<30} "
+            f"{b['principal']:>12} {b['interest']:>10} {b['fees']:>9} {b['total']:>12}  {_short(e.fields)}"
+        )
+    state = result.state
+    if state is None:
+        click.echo("the account did not exist yet at that moment")
+        return
+    when = result.as_of.isoformat() if result.as_of else "now"
+    click.echo(f"\nas of {when}: status {state['status']}, balance {state['balance']['total']} {state['currency']}"
+               f" (principal {state['balance']['principal']}, interest {state['balance']['interest']}, "
+               f"fees {state['balance']['fees']}), paid {state['paid_total']}")
+    promise = state["open_promise"]
+    click.echo(f"open promise: {promise['amount']} due {promise['due_date']}" if promise else "open promise: none")
+    plan = state["plan"]
+    click.echo(f"active plan: {plan['kind']} {plan['total']}, paid {plan['paid']}" if plan else "active plan: none")
+    click.echo(f"flags: {', '.join(state['flags']) or 'none'}; holder: {state['holder']['kind']} {state['holder']['name']}")
+
+
+def iter_accounts(service: LedgerService) -> Iterator[Any]:
+    for account_id in service.list_account_ids():
+        yield service.get_account(account_id)
+
+
+@main.command()
+@store_option
+@friendly_errors
+def summary(store: str | None) -> None:
+    """Portfolio summary by creditor, replayed from the ledger."""
+    service = build_service(store)
+    rows: dict[tuple[str, str], dict[str, Any]] = defaultdict(
+        lambda: {"accounts": 0, "placed": 0, "paid": 0, "outstanding": 0, "statuses": defaultdict(int)}
+    )
+    for account in iter_accounts(service):
+        row = rows[(account.creditor, account.currency)]
+        row["accounts"] += 1
+        row["placed"] += account.placed_total
+        row["paid"] += account.paid_total
+        row["outstanding"] += account.total_balance
+        row["statuses"][account.status] += 1
+    click.echo(f"{'creditor':<18} {'cur':<4} {'accounts':>8} {'placed':>14} {'collected':>12} {'outstanding':>14} {'liq.':>6}  statuses")
+    for (creditor, currency), row in sorted(rows.items()):
+        liquidation = (100 * row["paid"] / row["placed"]) if row["placed"] else 0
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(row["statuses"].items()))
+        click.echo(
+            f"{creditor:<18} {currency:<4} {row['accounts']:>8} {format_minor(row['placed'], currency):>14} "
+            f"{format_minor(row['paid'], currency):>12} {format_minor(row['outstanding'], currency):>14} "
+            f"{liquidation:>5.1f}%  {statuses}"
+        )
+
+
+if __name__ == "__main__":
+    main()
