@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import PersistenceError, Transcoder
@@ -15,18 +16,34 @@ from ledger.store.transcoder import MsgpackTranscoder
 from ledger.store.url import StoreConfig, parse_store_url
 
 
-class Ledger(Application):
+class Ledger(Application[UUID]):
     """Snapshots every 50 events keep a long-lived account fast to load."""
 
     name = "arrears"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Account: 50, Debtor: 50}
     env: ClassVar[dict[str, str]] = {
         "AGGREGATE_CACHE_MAXSIZE": "5000",
+        # The service evicts an aggregate whenever a command fails, so the cached
+        # object is never left half-changed; copying it on every load cost more
+        # than the durable commit itself.
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+        # Commands need no fast-forward: a stale cached aggregate can only produce
+        # a version conflict, which the service answers by reloading and retrying.
+        # Reads that must be fresh go through ``Ledger.fresh``.
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
         "COMPRESSOR_TOPIC": "",
     }
 
     def construct_transcoder(self) -> Transcoder:
         return MsgpackTranscoder()
+
+    def fresh(self, aggregate_id: UUID) -> Any:
+        """The aggregate with every event stored so far, also those written by other processes."""
+        aggregate: Any = self.repository.get(aggregate_id)
+        newer: list[Any] = list(self.events.get(aggregate_id, gt=aggregate.version))
+        for event in newer:
+            aggregate = event.mutate(aggregate)
+        return aggregate
 
     def rows(self) -> RowReader:
         return RowReader(self.recorder)

@@ -146,14 +146,17 @@ class _Story:
             if channel in ("sms", "email", "letter"):
                 outcome = "delivered"
             agent = self.rng.choice(AGENTS)
-            self.add(
-                day,
-                lambda s, c=channel, o=outcome, a=agent: s.record_contact(
-                    self.aid, channel=c, direction="outbound", outcome=o, agent=a
-                ),
-            )
+            self.add(day, self._contact_step(channel, outcome, agent))
             day += self.rng.randint(1, 3)
         return day
+
+    def _contact_step(self, channel: str, outcome: str, agent: str) -> Callable[[LedgerService], Any]:
+        def step(s: LedgerService) -> Any:
+            return s.record_contact(
+                self.aid, channel=channel, direction="outbound", outcome=outcome, agent=agent
+            )
+
+        return step
 
     def pay(self, day: int, minor: int, method: str = "ach") -> None:
         ref = f"demo-{self.index}-{self.seq}-{minor}"
@@ -224,9 +227,11 @@ class _Story:
         self.add(day, lambda s: s.agree_plan(self.aid, kind="installment", total=self.money(self.balance), installments=schedule))
         self.pay(day + 7, schedule[0].amount.minor)
         for inst in schedule[1:3]:
-            due = inst.due_date
-            self.add((due - self.start.date()).days + 5, lambda s, d=due: s.miss_installment(self.aid, d))
+            self.add((inst.due_date - self.start.date()).days + 5, self._miss_step(inst.due_date))
         self.add((schedule[2].due_date - self.start.date()).days + 6, lambda s: s.default_plan(self.aid))
+
+    def _miss_step(self, due: date) -> Callable[[LedgerService], Any]:
+        return lambda s: s.miss_installment(self.aid, due)
 
     def _settlement(self) -> None:
         day = self.contacts(2, 2, reach=True)
@@ -333,7 +338,8 @@ class _Story:
 
 
 def _pick_story(rng: random.Random) -> str:
-    names, weights = zip(*STORIES, strict=True)
+    names = [name for name, _ in STORIES]
+    weights = [weight for _, weight in STORIES]
     return rng.choices(names, weights=weights)[0]
 
 

@@ -203,10 +203,10 @@ _EMAIL_RE: Final = re.compile(
 #   and references (ACC-000123) never match;
 # * a chunk may not begin with a calendar date (2026-11-30, 30.11.2026) or a
 #   UUID made only of digits;
-# * the digit-count check in ``_phone_replacement``.
+# * the digit-count rules in ``_is_phone``.
 _DATE: Final = (
-    r"(?:(?:19|20)\d\d[-.]\d{1,2}[-.]\d{1,2}(?!\d)"
-    r"|\d{1,2}[-.]\d{1,2}[-.](?:19|20)\d\d(?!\d))"
+    r"(?:\d{4}[-.](?:0?[1-9]|1[0-2])[-.](?:0?[1-9]|[12]\d|3[01])(?!\d)"
+    r"|(?:0?[1-9]|[12]\d|3[01])[-.](?:0?[1-9]|[12]\d|3[01])[-.]\d{4}(?!\d))"
 )
 _UUID_START: Final = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-"
 _PHONE_CHUNK: Final = (

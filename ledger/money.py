@@ -8,24 +8,35 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from functools import cache
 
 from iso4217 import Currency
 
 from ledger.errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
 
-_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+# ASCII digits only: ``\d`` would also accept e.g. Arabic-Indic or full-width digits.
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+#: Longer amounts are refused as input rather than crashing ``int()`` (4300-digit limit).
+_MAX_DIGITS = 4000
 
 
-@cache
 def exponent(currency: str) -> int:
-    """Minor-unit digits of an ISO 4217 currency; funds and metals are refused."""
+    """Minor-unit digits of an ISO 4217 currency.
+
+    Codes without a minor unit (precious metals, the SDR, test and "no currency"
+    codes such as XAU, XDR, XTS, XXX) are refused: they cannot hold a debt.
+    """
+    # Checked before the cache: an unhashable value must be refused, not crash it.
     if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
         raise UnknownCurrency(
             f"{currency!r} is not an ISO 4217 currency code (three capital letters)",
             currency=str(currency),
         )
+    return _exponent(str(currency))
+
+
+@cache
+def _exponent(currency: str) -> int:
     try:
         digits = Currency(currency).exponent
     except ValueError:
@@ -34,7 +45,7 @@ def exponent(currency: str) -> int:
         ) from None
     if digits is None:
         raise UnknownCurrency(
-            f"{currency} has no minor unit (metal or fund code); it cannot hold a debt",
+            f"{currency} has no minor unit (metal, SDR or test code); it cannot hold a debt",
             currency=currency,
         )
     return int(digits)
@@ -69,24 +80,25 @@ class Money:
                 value=repr(text),
             )
         stripped = text.strip()
-        if not _DECIMAL.match(stripped):
+        if len(stripped) > _MAX_DIGITS or not _DECIMAL.fullmatch(stripped):
             raise InvalidAmount(
                 f"{text!r} is not a decimal amount (expected digits with an optional "
                 f"'.' and up to {digits} decimals)",
                 value=text,
             )
-        try:
-            value = Decimal(stripped)
-        except InvalidOperation:  # pragma: no cover - regex already guards
-            raise InvalidAmount(f"{text!r} is not a decimal amount", value=text) from None
-        scaled = value.scaleb(digits)
-        if scaled != scaled.to_integral_value():
+        # Exact integer arithmetic: Decimal.scaleb rounds to the context precision
+        # (28 digits), which silently corrupted long amounts.
+        negative = stripped.startswith("-")
+        whole, _, frac = stripped.lstrip("-").partition(".")
+        frac = frac.rstrip("0")
+        if len(frac) > digits:
             raise InvalidAmount(
                 f"{text} has more decimals than {currency} allows ({digits})",
                 value=text,
                 currency=currency,
             )
-        return cls(int(scaled), currency)
+        minor = int(whole) * 10**digits + int(frac.ljust(digits, "0") or "0")
+        return cls(-minor if negative else minor, currency)
 
     def to_decimal_string(self) -> str:
         """The edge representation: ``"1200.00"``, with the currency's own decimals."""

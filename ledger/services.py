@@ -8,6 +8,9 @@ Every method either records all of its events or none of them.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -89,51 +92,78 @@ class LedgerService:
     allocation_order: AllocationOrder = default_allocation_order
     max_attempts: int = 8
     new_id: Callable[[], str] = field(default=lambda: uuid4().hex)
+    _locks: weakref.WeakValueDictionary[UUID, threading.RLock] = field(
+        default_factory=weakref.WeakValueDictionary, init=False, repr=False
+    )
+    _locks_guard: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # ----------------------------------------------------------- plumbing
 
     def _now(self) -> datetime:
         return ensure_utc(self.clock.now())
 
-    def get_account(self, account_id: UUID) -> Account:
+    def _load(self, aggregate_id: UUID, kind: type[T], *, fresh: bool) -> T:
         try:
-            account = self.ledger.repository.get(account_id)
+            if fresh:
+                with self._lock_for(aggregate_id):
+                    aggregate = self.ledger.fresh(aggregate_id)
+            else:
+                aggregate = self.ledger.repository.get(aggregate_id)
         except AggregateNotFoundError:
-            raise errors.AccountNotFound(
-                f"no account {account_id}", account_id=str(account_id)
-            ) from None
-        if not isinstance(account, Account):
-            raise errors.AccountNotFound(f"{account_id} is not an account", account_id=str(account_id))
-        return account
+            aggregate = None
+        if not isinstance(aggregate, kind):
+            error = errors.DebtorNotFound if kind is Debtor else errors.AccountNotFound
+            noun = "debtor" if kind is Debtor else "account"
+            raise error(f"no {noun} {aggregate_id}", **{f"{noun}_id": str(aggregate_id)})
+        return aggregate
+
+    def get_account(self, account_id: UUID) -> Account:
+        """The account with everything recorded so far, by any process."""
+        return self._load(account_id, Account, fresh=True)
 
     def get_debtor(self, debtor_id: UUID) -> Debtor:
-        try:
-            debtor = self.ledger.repository.get(debtor_id)
-        except AggregateNotFoundError:
-            raise errors.DebtorNotFound(f"no debtor {debtor_id}", debtor_id=str(debtor_id)) from None
-        if not isinstance(debtor, Debtor):
-            raise errors.DebtorNotFound(f"{debtor_id} is not a debtor", debtor_id=str(debtor_id))
-        return debtor
+        return self._load(debtor_id, Debtor, fresh=True)
+
+    def _account_for_command(self, account_id: UUID) -> Account:
+        # Possibly stale: a stale aggregate can only lose the version race, and then
+        # ``_change`` reloads it and runs the command again.
+        return self._load(account_id, Account, fresh=False)
+
+    def _debtor_for_command(self, debtor_id: UUID) -> Debtor:
+        return self._load(debtor_id, Debtor, fresh=False)
+
+    def _lock_for(self, aggregate_id: UUID) -> threading.RLock:
+        """One writer per aggregate per process: cached aggregates are shared, not copied."""
+        with self._locks_guard:
+            lock = self._locks.get(aggregate_id)
+            if lock is None:
+                lock = self._locks[aggregate_id] = threading.RLock()
+            return lock
 
     def _forget(self, aggregate_id: UUID) -> None:
         cache = self.ledger.repository.cache
         if cache is not None:
-            cache.put(aggregate_id, None)  # type: ignore[arg-type]
+            with contextlib.suppress(KeyError):
+                cache.get(aggregate_id, evict=True)
 
     def _change(self, aggregate_id: UUID, load: Callable[[UUID], Any], command: Callable[[Any], T]) -> T:
         """Run ``command`` on fresh state and save; on a version conflict, start again."""
-        for attempt in range(1, self.max_attempts + 1):
-            aggregate = load(aggregate_id)
-            result = command(aggregate)
-            if not aggregate.pending_events:
+        with self._lock_for(aggregate_id):
+            for attempt in range(1, self.max_attempts + 1):
+                aggregate = load(aggregate_id)
+                try:
+                    result = command(aggregate)
+                    if aggregate.pending_events:
+                        self.ledger.save(aggregate)
+                except IntegrityError:
+                    self._forget(aggregate_id)
+                    log.info("version_conflict_retry", aggregate_id=str(aggregate_id), attempt=attempt)
+                    continue
+                except BaseException:
+                    # The cached object may hold a half-applied command: drop it.
+                    self._forget(aggregate_id)
+                    raise
                 return result
-            try:
-                self.ledger.save(aggregate)
-            except IntegrityError:
-                self._forget(aggregate_id)
-                log.info("version_conflict_retry", aggregate_id=str(aggregate_id), attempt=attempt)
-                continue
-            return result
         raise errors.ConcurrencyConflict(
             f"{aggregate_id} kept changing under us; gave up after {self.max_attempts} attempts",
             aggregate_id=str(aggregate_id),
@@ -144,7 +174,7 @@ class LedgerService:
             command(account)
             return account
 
-        account = self._change(account_id, self.get_account, run)
+        account = self._change(account_id, self._account_for_command, run)
         log.info("account_changed", account_id=str(account_id), version=account.version)
         return account
 
@@ -177,7 +207,7 @@ class LedgerService:
             debtor.change_contact_details(at=at, **changes)
             return debtor
 
-        return self._change(debtor_id, self.get_debtor, run)
+        return self._change(debtor_id, self._debtor_for_command, run)
 
     def erase_debtor(self, debtor_id: UUID, reason: str) -> Debtor:
         at = self._now()
@@ -186,7 +216,7 @@ class LedgerService:
             debtor.erase_personal_data(at=at, reason=reason)
             return debtor
 
-        return self._change(debtor_id, self.get_debtor, run)
+        return self._change(debtor_id, self._debtor_for_command, run)
 
     # ----------------------------------------------------------- accounts
 
@@ -382,7 +412,7 @@ class LedgerService:
             forwarded = isinstance(account.pending_events[-1], Account.PaymentForwarded)
             return PaymentResult(account, payment_id, created=True, forwarded=forwarded)
 
-        result = self._change(account_id, self.get_account, run)
+        result = self._change(account_id, self._account_for_command, run)
         log.info(
             "payment_posted" if result.created else "payment_replayed",
             account_id=str(account_id),
