@@ -12,9 +12,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import click
+from eventsourcing.domain import OriginatorVersionError
+from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
+from eventsourcing.utils import TopicError
 
 from bootstrap import build_service
 from ledger import errors
+from ledger.domain.ids import account_id as derive_account_id
 from ledger.history import History
 from ledger.money import format_minor
 from ledger.services import LedgerService
@@ -42,8 +46,31 @@ def friendly_errors(func: F) -> F:
         except errors.LedgerError as e:
             click.echo(f"error [{e.code}]: {e.message}", err=True)
             sys.exit(2)
+        except (
+            OriginatorVersionError,
+            TopicError,
+            MapperDeserialisationError,
+            PersistenceError,
+        ) as e:
+            # Not a domain error, but still one line: a stream that no longer replays
+            # (rows removed or altered behind the ledger's back) or a failing store.
+            first = str(e).strip().splitlines()[0].rstrip(":") if str(e).strip() else ""
+            cause = f"{type(e).__name__}{': ' + first if first else ''}"
+            if isinstance(e, PersistenceError):
+                message = f"the store failed the operation ({cause})"
+            else:
+                message = f"stored events cannot be replayed ({cause}); run 'arrears verify'"
+            click.echo(f"error [{errors.StoreError.code}]: {message}", err=True)
+            sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def open_service(store: str | None) -> LedgerService:
+    """The service for one command; its store is closed when the command ends, however."""
+    service = build_service(store)
+    click.get_current_context().call_on_close(service.ledger.close)
+    return service
 
 
 def parse_moment(text: str) -> datetime:
@@ -77,7 +104,7 @@ def demo(accounts: int, seed: int, store: str | None) -> None:
 
     from ledger.demo import build_demo
 
-    service = build_service(store)
+    service = open_service(store)
     result = build_demo(
         service,
         accounts=accounts,
@@ -95,7 +122,7 @@ def demo(accounts: int, seed: int, store: str | None) -> None:
 @friendly_errors
 def seal(store: str | None) -> None:
     """Record a seal over the whole ledger and print the digest to keep outside."""
-    result = build_service(store).seal()
+    result = open_service(store).seal()
     state = "sealed" if result.new else "already sealed (no events since the last seal)"
     click.echo(f"{state}: {result.event_count} events up to position {result.position}")
     click.echo(f"digest: {result.digest}")
@@ -109,14 +136,27 @@ def seal(store: str | None) -> None:
 @friendly_errors
 def verify(account: str | None, digest: str | None, as_json: bool, store: str | None) -> None:
     """Check every hash chain and seal; exit 0 if intact, 1 if anything was altered."""
-    service = build_service(store)
-    account_id = service.resolve_account(account) if account else None
+    service = open_service(store)
+    account_id = verify_target(service, account) if account else None
     report = service.verify(account_id=account_id, digest=digest)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         print_verify(report)
     sys.exit(0 if report.ok else 1)
+
+
+def verify_target(service: LedgerService, ref: str) -> UUID:
+    """The account to verify, without replaying it: a tampered stream may not replay at
+    all, and a deleted one must still be nameable (by id or CREDITOR/REFERENCE)."""
+    try:
+        return UUID(ref)
+    except ValueError:
+        pass
+    if "/" in ref:
+        creditor, _, reference = ref.partition("/")
+        return derive_account_id(creditor, reference)
+    return service.resolve_account(ref)
 
 
 def print_verify(report: VerifyReport) -> None:
@@ -134,14 +174,18 @@ def print_verify(report: VerifyReport) -> None:
 
 @main.command()
 @click.argument("account")
-@click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP", help="Replay up to this moment.")
+@click.option(
+    "--as-of", "as_of", default=None, metavar="TIMESTAMP", help="Replay up to this moment."
+)
 @click.option("--json", "as_json", is_flag=True)
 @store_option
 @friendly_errors
 def history(account: str, as_of: str | None, as_json: bool, store: str | None) -> None:
     """Every event of ACCOUNT (id or creditor reference) with the balance after it."""
-    service = build_service(store)
-    result = service.history(service.resolve_account(account), parse_moment(as_of) if as_of else None)
+    service = open_service(store)
+    result = service.history(
+        service.resolve_account(account), parse_moment(as_of) if as_of else None
+    )
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
@@ -161,27 +205,43 @@ def _short(fields: dict[str, Any]) -> str:
 
 
 def print_history(result: History) -> None:
-    header = f"{'ver':>4}  {'recorded at (UTC)':<20} {'event':<30} {'principal':>12} {'interest':>10} {'fees':>9} {'total':>12}  details"
-    click.echo(header)
+    click.echo(
+        f"{'ver':>4}  {'recorded at (UTC)':<20} {'event':<30} {'principal':>12} "
+        f"{'interest':>10} {'fees':>9} {'total':>12}  details"
+    )
     for e in result.entries:
         b = e.balance
         click.echo(
             f"{e.version:>4}  {e.recorded_at.strftime('%Y-%m-%d %H:%M:%S'):<20} {e.type:<30} "
-            f"{b['principal']:>12} {b['interest']:>10} {b['fees']:>9} {b['total']:>12}  {_short(e.fields)}"
+            f"{b['principal']:>12} {b['interest']:>10} {b['fees']:>9} {b['total']:>12}  "
+            f"{_short(e.fields)}"
         )
     state = result.state
     if state is None:
         click.echo("the account did not exist yet at that moment")
         return
     when = result.as_of.isoformat() if result.as_of else "now"
-    click.echo(f"\nas of {when}: status {state['status']}, balance {state['balance']['total']} {state['currency']}"
-               f" (principal {state['balance']['principal']}, interest {state['balance']['interest']}, "
-               f"fees {state['balance']['fees']}), paid {state['paid_total']}")
+    balance = state["balance"]
+    click.echo(
+        f"\nas of {when}: status {state['status']}, balance {balance['total']} "
+        f"{state['currency']} (principal {balance['principal']}, interest {balance['interest']}, "
+        f"fees {balance['fees']}), paid {state['paid_total']}"
+    )
     promise = state["open_promise"]
-    click.echo(f"open promise: {promise['amount']} due {promise['due_date']}" if promise else "open promise: none")
+    click.echo(
+        f"open promise: {promise['amount']} due {promise['due_date']}"
+        if promise
+        else "open promise: none"
+    )
     plan = state["plan"]
-    click.echo(f"active plan: {plan['kind']} {plan['total']}, paid {plan['paid']}" if plan else "active plan: none")
-    click.echo(f"flags: {', '.join(state['flags']) or 'none'}; holder: {state['holder']['kind']} {state['holder']['name']}")
+    click.echo(
+        f"active plan: {plan['kind']} {plan['total']}, paid {plan['paid']}"
+        if plan
+        else "active plan: none"
+    )
+    holder = state["holder"]
+    flags = ", ".join(state["flags"]) or "none"
+    click.echo(f"flags: {flags}; holder: {holder['kind']} {holder['name']}")
 
 
 def iter_accounts(service: LedgerService) -> Iterator[Any]:
@@ -194,9 +254,15 @@ def iter_accounts(service: LedgerService) -> Iterator[Any]:
 @friendly_errors
 def summary(store: str | None) -> None:
     """Portfolio summary by creditor, replayed from the ledger."""
-    service = build_service(store)
+    service = open_service(store)
     rows: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-        lambda: {"accounts": 0, "placed": 0, "paid": 0, "outstanding": 0, "statuses": defaultdict(int)}
+        lambda: {
+            "accounts": 0,
+            "placed": 0,
+            "paid": 0,
+            "outstanding": 0,
+            "statuses": defaultdict(int),
+        }
     )
     for account in iter_accounts(service):
         row = rows[(account.creditor, account.currency)]
@@ -205,14 +271,19 @@ def summary(store: str | None) -> None:
         row["paid"] += account.paid_total
         row["outstanding"] += account.total_balance
         row["statuses"][account.status] += 1
-    click.echo(f"{'creditor':<18} {'cur':<4} {'accounts':>8} {'placed':>14} {'collected':>12} {'outstanding':>14} {'liq.':>6}  statuses")
+    click.echo(
+        f"{'creditor':<18} {'cur':<4} {'accounts':>8} {'placed':>14} {'collected':>12} "
+        f"{'outstanding':>14} {'liq.':>6}  statuses"
+    )
     for (creditor, currency), row in sorted(rows.items()):
         liquidation = (100 * row["paid"] / row["placed"]) if row["placed"] else 0
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(row["statuses"].items()))
+        placed, paid, outstanding = (
+            format_minor(row[key], currency) for key in ("placed", "paid", "outstanding")
+        )
         click.echo(
-            f"{creditor:<18} {currency:<4} {row['accounts']:>8} {format_minor(row['placed'], currency):>14} "
-            f"{format_minor(row['paid'], currency):>12} {format_minor(row['outstanding'], currency):>14} "
-            f"{liquidation:>5.1f}%  {statuses}"
+            f"{creditor:<18} {currency:<4} {row['accounts']:>8} {placed:>14} {paid:>12} "
+            f"{outstanding:>14} {liquidation:>5.1f}%  {statuses}"
         )
 
 

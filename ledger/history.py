@@ -6,6 +6,7 @@ report printed on a past date can be reproduced exactly today.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -54,7 +55,10 @@ def event_fields(event: Any, currency: str) -> dict[str, Any]:
             out[name] = {k: format_minor(v, currency) for k, v in value.items()}
         elif name == "installments" and isinstance(value, list):
             out[name] = [
-                {"due_date": i["due_date"].isoformat(), "amount": format_minor(i["amount"], currency)}
+                {
+                    "due_date": i["due_date"].isoformat(),
+                    "amount": format_minor(i["amount"], currency),
+                }
                 for i in value
             ]
         else:
@@ -96,7 +100,10 @@ def account_state(account: Account) -> dict[str, Any]:
             "total": format_minor(plan["total"], currency),
             "paid": format_minor(plan["paid"], currency),
             "installments": [
-                {"due_date": i["due_date"].isoformat(), "amount": format_minor(i["amount"], currency)}
+                {
+                    "due_date": i["due_date"].isoformat(),
+                    "amount": format_minor(i["amount"], currency),
+                }
                 for i in plan["installments"]
             ],
         },
@@ -146,7 +153,8 @@ def account_history(ledger: Ledger, account_id: UUID, as_of: datetime | None) ->
     hashes = {row.version: row.hash for row in ledger.rows().stream(account_id)}
     history = History(account_id=account_id, as_of=as_of)
     account: Account | None = None
-    for event in ledger.events.get(account_id):
+    events: Iterable[Any] = ledger.events.get(account_id)
+    for event in events:
         if as_of is not None and event.timestamp > as_of:
             break
         account = event.mutate(account)

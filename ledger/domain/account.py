@@ -20,7 +20,8 @@ from eventsourcing.domain import Aggregate
 from ledger import errors
 from ledger.domain.allocation import COMPONENTS, CREDIT, DEFAULT_ORDER, allocate
 from ledger.domain.ids import account_id
-from ledger.domain.lifecycle import CLOSE_REASONS, OPEN_STATUSES, Status, next_status
+from ledger.domain.lifecycle import CLOSE_REASONS, Status, next_status
+from ledger.money import check_currency
 
 ITEMIZATION_KINDS = frozenset(
     {"last_statement", "charge_off", "last_payment", "transaction", "judgment"}
@@ -61,10 +62,25 @@ def _choice(field: str, value: str, allowed: frozenset[str]) -> str:
     return value
 
 
-def _positive(field: str, amount: int) -> int:
+#: Largest single amount, in minor units.  Far above any real debt in any currency,
+#: and low enough that balances built from many such amounts still fit the store's
+#: 64-bit integers (an unbounded amount used to crash the save with OverflowError).
+MAX_MINOR = 10**15
+
+
+def _whole(field: str, amount: int) -> int:
     if type(amount) is not int:
         raise errors.InvalidAmount(f"{field} must be whole minor units", field=field)
-    if amount <= 0:
+    if amount > MAX_MINOR:
+        raise errors.InvalidAmount(
+            f"{field} of {amount} minor units is larger than the ledger accepts ({MAX_MINOR})",
+            field=field,
+        )
+    return amount
+
+
+def _positive(field: str, amount: int) -> int:
+    if _whole(field, amount) <= 0:
         raise errors.NonPositiveAmount(
             f"{field} must be greater than zero (got {amount} minor units)", field=field
         )
@@ -72,9 +88,7 @@ def _positive(field: str, amount: int) -> int:
 
 
 def _not_negative(field: str, amount: int) -> int:
-    if type(amount) is not int:
-        raise errors.InvalidAmount(f"{field} must be whole minor units", field=field)
-    if amount < 0:
+    if _whole(field, amount) < 0:
         raise errors.InvalidAmount(f"{field} cannot be negative", field=field)
     return amount
 
@@ -234,6 +248,10 @@ class Account(Aggregate):
                 "reversed": False,
                 "external_reference": self.external_reference,
                 "method": self.method,
+                # What the payment counted towards, so that its reversal takes it
+                # back from there and nowhere else.
+                "promise_id": account.open_promise_id,
+                "plan_ref": account._plan_ref(),
             }
             if self.external_reference is not None:
                 account.payment_refs[self.external_reference] = self.payment_id
@@ -245,7 +263,7 @@ class Account(Aggregate):
             account.last_payment_amount = self.amount
 
     class PaymentForwarded(Event):
-        """A payment that reached us after the debt left (sold or closed): passed on, not applied."""
+        """A payment that reached us after the debt left (sold or closed): passed on."""
 
         payment_id: str
         amount: int
@@ -273,10 +291,15 @@ class Account(Aggregate):
                     account.balance[component] += part
             account.paid_total -= payment["amount"]
             payment["reversed"] = True
-            if account.open_promise_id is not None:
-                promise = account.promises[account.open_promise_id]
+            # Only the promise / plan the payment counted towards loses it: a bounced
+            # cheque from before a plan must not wipe out the plan's own payments.
+            promise_id = payment.get("promise_id")
+            if promise_id is not None and promise_id == account.open_promise_id:
+                promise = account.promises[promise_id]
                 promise["paid"] = max(0, promise["paid"] - payment["amount"])
-            if account.plan is not None:
+            plan_ref = payment.get("plan_ref")
+            if plan_ref is not None and plan_ref == account._plan_ref():
+                assert account.plan is not None
                 account.plan["paid"] = max(0, account.plan["paid"] - payment["amount"])
 
     class PlanAgreed(Event):
@@ -294,6 +317,7 @@ class Account(Aggregate):
                 "paid": 0,
                 "missed": 0,
                 "agreed_at": self.timestamp,
+                "revision": 0,
             }
 
     class PlanAmended(Event):
@@ -308,6 +332,7 @@ class Account(Aggregate):
             account.plan["installments"] = [dict(i) for i in self.installments]
             account.plan["paid"] = 0
             account.plan["missed"] = 0
+            account.plan["revision"] = account.plan.get("revision", 0) + 1
 
     class PlanCancelled(Event):
         plan_id: str
@@ -500,9 +525,7 @@ class Account(Aggregate):
         def apply(self, account: Account) -> None:
             account.status = Status.SOLD.value
             account.buyer = self.buyer
-            account.open_promise_id = None
-            if account.plan is not None:
-                account.plan = None
+            account._end_arrangements()
 
     class Closed(Event):
         reason: str
@@ -511,6 +534,7 @@ class Account(Aggregate):
         def apply(self, account: Account) -> None:
             account.status = Status.CLOSED.value
             account.close_reason = self.reason
+            account._end_arrangements()
 
     class NoteAdded(Event):
         note_id: str
@@ -631,16 +655,20 @@ class Account(Aggregate):
         if last_payment_amount is not None:
             _positive("last_payment_amount", last_payment_amount)
         _choice("itemization_kind", itemization_kind, ITEMIZATION_KINDS)
-        if not creditor.strip() or not reference.strip():
+        creditor, reference = creditor.strip(), reference.strip()
+        if not creditor or not reference:
             raise errors.ValidationError("creditor and reference are required", field="reference")
+        check_currency(currency)
         if itemization_date > at.date():
-            raise errors.InvalidDate("itemization_date cannot be in the future", field="itemization_date")
+            raise errors.InvalidDate(
+                "itemization_date cannot be in the future", field="itemization_date"
+            )
         return cls._create(
             cls.Placed,
             id=account_id(creditor, reference),
             timestamp=at,
             creditor=creditor,
-            original_creditor=original_creditor or creditor,
+            original_creditor=original_creditor.strip() or creditor,
             reference=reference,
             currency=currency,
             principal=principal,
@@ -702,6 +730,8 @@ class Account(Aggregate):
         self._check_open()
         self._check_currency(currency)
         _positive("amount", amount)
+        if rate_basis_points is not None:
+            _not_negative("rate_basis_points", rate_basis_points)
         self._emit(
             self.InterestAccrued,
             at,
@@ -766,7 +796,9 @@ class Account(Aggregate):
         _choice("direction", direction, DIRECTIONS)
         _choice("outcome", outcome, OUTCOMES)
         if occurred_at > at:
-            raise errors.InvalidDate("a contact cannot have happened in the future", field="occurred_at")
+            raise errors.InvalidDate(
+                "a contact cannot have happened in the future", field="occurred_at"
+            )
         self._emit(
             self.ContactRecorded,
             at,
@@ -805,7 +837,12 @@ class Account(Aggregate):
                 promise_id=self.open_promise_id,
             )
         self._emit(
-            self.PromiseMade, at, promise_id=promise_id, amount=amount, due_date=due_date, agent=agent
+            self.PromiseMade,
+            at,
+            promise_id=promise_id,
+            amount=amount,
+            due_date=due_date,
+            agent=agent,
         )
 
     def _check_promise(self, promise_id: str | None) -> str:
@@ -849,12 +886,25 @@ class Account(Aggregate):
         external_reference: str | None = None,
         order: Sequence[str] = DEFAULT_ORDER,
     ) -> None:
-        """Apply a payment by the waterfall, or forward it if the debt has left us."""
+        """Apply a payment by the waterfall, or forward it if the debt has left us.
+
+        A blank ``external_reference`` means none.  A reference already recorded is
+        refused: the caller must look it up first (the service returns the original).
+        """
         self._check_currency(currency)
         _positive("amount", amount)
         _choice("method", method, PAYMENT_METHODS)
         if received_at > at:
-            raise errors.InvalidDate("a payment cannot be received in the future", field="received_at")
+            raise errors.InvalidDate(
+                "a payment cannot be received in the future", field="received_at"
+            )
+        if external_reference is not None and not external_reference.strip():
+            external_reference = None
+        if external_reference is not None and external_reference in self.payment_refs:
+            raise errors.IdempotencyConflict(
+                f"external reference {external_reference!r} was already posted",
+                payment_id=self.payment_refs[external_reference],
+            )
         if self.status in (Status.SOLD, Status.CLOSED):
             forward_to = self.buyer if self.status == Status.SOLD else self.creditor
             self._emit(
@@ -907,7 +957,9 @@ class Account(Aggregate):
             if due < at.date():
                 raise errors.InvalidDate(f"installment due {due} is in the past", field="due_date")
             if previous is not None and due <= previous:
-                raise errors.InvalidDate("installment dates must strictly increase", field="due_date")
+                raise errors.InvalidDate(
+                    "installment dates must strictly increase", field="due_date"
+                )
             previous = due
             schedule.append({"due_date": due, "amount": amount})
         scheduled = sum(i["amount"] for i in schedule)
@@ -1019,8 +1071,22 @@ class Account(Aggregate):
 
     def _end_plan(self, outcome: str) -> None:
         assert self.plan is not None
-        self.plan_history.append({"id": self.plan["id"], "kind": self.plan["kind"], "outcome": outcome})
+        self.plan_history.append(
+            {"id": self.plan["id"], "kind": self.plan["kind"], "outcome": outcome}
+        )
         self.plan = None
+
+    def _plan_ref(self) -> str | None:
+        if self.plan is None:
+            return None
+        return f"{self.plan['id']}:{self.plan.get('revision', 0)}"
+
+    def _end_arrangements(self) -> None:
+        """A debt that leaves us (sold or closed) can no longer keep a promise or a plan."""
+        if self.open_promise_id is not None:
+            self._settle_promise(self.open_promise_id, "cancelled")
+        if self.plan is not None:
+            self._end_plan("cancelled")
 
     def waive(
         self,
@@ -1036,14 +1102,18 @@ class Account(Aggregate):
         self._check_currency(currency)
         _choice("kind", kind, WAIVER_KINDS)
         covered = {"settlement": COMPONENTS, "interest": ("interest",), "fee": ("fees",)}[kind]
+        given = amounts is not None
         if amounts is None:
+            # Everything owed: checked below against the balance, not the size cap
+            # (a component may have grown past MAX_MINOR through many charges).
             amounts = {c: self.balance[c] for c in covered if self.balance[c] > 0}
         for component, part in amounts.items():
             if component not in covered:
                 raise errors.InvalidChoice(
                     f"a {kind} waiver cannot touch {component}", field="component", value=component
                 )
-            _positive(f"{component} waiver", part)
+            if given:
+                _positive(f"{component} waiver", part)
             if part > self.balance[component]:
                 raise errors.WaiverExceedsBalance(
                     f"waiving {part} exceeds the {component} balance of {self.balance[component]}",
@@ -1077,22 +1147,32 @@ class Account(Aggregate):
         self._check_dispute(dispute_id, "awaiting_verification")
         self._emit(self.DisputeVerificationProvided, at, dispute_id=dispute_id, method=method)
 
-    def resolve_dispute(self, *, at: datetime, dispute_id: str, outcome: str, note: str = "") -> None:
+    def resolve_dispute(
+        self, *, at: datetime, dispute_id: str, outcome: str, note: str = ""
+    ) -> None:
         self._check_open()
         _choice("outcome", outcome, DISPUTE_OUTCOMES)
         self._check_dispute(dispute_id, "awaiting_verification", "verified")
         self._emit(self.DisputeResolved, at, dispute_id=dispute_id, outcome=outcome, note=note)
 
-    def receive_complaint(self, *, at: datetime, complaint_id: str, channel: str, category: str) -> None:
+    def receive_complaint(
+        self, *, at: datetime, complaint_id: str, channel: str, category: str
+    ) -> None:
         self._check_open()
         self._emit(
-            self.ComplaintReceived, at, complaint_id=complaint_id, channel=channel, category=category
+            self.ComplaintReceived,
+            at,
+            complaint_id=complaint_id,
+            channel=channel,
+            category=category,
         )
 
     def resolve_complaint(self, *, at: datetime, complaint_id: str, outcome: str) -> None:
         self._check_open()
         if self.complaints.get(complaint_id) != "open":
-            raise errors.NoOpenComplaint(f"no open complaint {complaint_id}", complaint_id=complaint_id)
+            raise errors.NoOpenComplaint(
+                f"no open complaint {complaint_id}", complaint_id=complaint_id
+            )
         self._emit(self.ComplaintResolved, at, complaint_id=complaint_id, outcome=outcome)
 
     def receive_cease(self, *, at: datetime, received_via: str) -> None:
@@ -1109,13 +1189,20 @@ class Account(Aggregate):
         _choice("channel", channel, CHANNELS)
         self._emit(self.ChannelConsentRevoked, at, channel=channel, evidence=evidence)
 
-    def notify_attorney(self, *, at: datetime, firm: str, attorney_reference: str | None = None) -> None:
+    def notify_attorney(
+        self, *, at: datetime, firm: str, attorney_reference: str | None = None
+    ) -> None:
         self._check_open()
         self._emit(
-            self.AttorneyRepresentationNotified, at, firm=firm, attorney_reference=attorney_reference
+            self.AttorneyRepresentationNotified,
+            at,
+            firm=firm,
+            attorney_reference=attorney_reference,
         )
 
-    def notify_bankruptcy(self, *, at: datetime, chapter: str, case_number: str, filed_on: date) -> None:
+    def notify_bankruptcy(
+        self, *, at: datetime, chapter: str, case_number: str, filed_on: date
+    ) -> None:
         self._check_open()
         self._emit(
             self.BankruptcyNotified, at, chapter=chapter, case_number=case_number, filed_on=filed_on
@@ -1175,7 +1262,9 @@ class Account(Aggregate):
     ) -> None:
         self._check_open()
         _choice("legal_status", legal_status, LEGAL_STATUSES)
-        if self.status != Status.WITH_LAW_FIRM:
+        if legal_status == "closed":
+            self._transition("legal_closed")
+        elif self.status != Status.WITH_LAW_FIRM:
             raise errors.InvalidTransition(
                 "legal status can only change while the account is with a law firm",
                 status=self.status,

@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate
 from ledger import errors
 
 PERSONAL_FIELDS = ("name", "phones", "emails", "addresses")
+CONTACT_FIELDS = ("phones", "emails", "addresses", "time_zone", "jurisdiction")
 
 
 def check_time_zone(time_zone: str | None) -> str | None:
@@ -64,8 +65,10 @@ class Debtor(Aggregate):
         jurisdiction: str | None
 
         def apply(self, debtor: Debtor) -> None:
-            for field in ("phones", "emails", "addresses", "time_zone", "jurisdiction"):
+            for field in CONTACT_FIELDS:
                 value = getattr(self, field)
+                if isinstance(value, list):
+                    value = [dict(v) if isinstance(v, dict) else v for v in value]
                 if value is not None:
                     setattr(debtor, field, value)
 
@@ -118,13 +121,20 @@ class Debtor(Aggregate):
     def change_contact_details(self, *, at: datetime, **changes: Any) -> None:
         if self.erased:
             raise errors.PersonalDataErased("this debtor's personal data was erased")
-        unknown = set(changes) - {"phones", "emails", "addresses", "time_zone", "jurisdiction"}
+        unknown = set(changes) - set(CONTACT_FIELDS)
         if unknown:
             raise errors.ValidationError(f"unknown contact fields: {', '.join(sorted(unknown))}")
         check_time_zone(changes.get("time_zone"))
-        fields = {
-            f: changes.get(f) for f in ("phones", "emails", "addresses", "time_zone", "jurisdiction")
-        }
+        fields = {f: changes.get(f) for f in CONTACT_FIELDS}
+        # Copy the caller's lists: the event (and the state it builds) must not
+        # change if the caller later mutates what it passed in.
+        for f in ("phones", "emails"):
+            value = fields[f]
+            if value is not None:
+                fields[f] = list(value)
+        addresses = fields["addresses"]
+        if addresses is not None:
+            fields["addresses"] = [dict(a) for a in addresses]
         if all(v is None for v in fields.values()):
             raise errors.ValidationError("no contact detail to change")
         self.trigger_event(self.ContactDetailsChanged, timestamp=at, **fields)

@@ -14,7 +14,8 @@ _SEPARATOR = "\x1f"  # unit separator: cannot appear in either part by accident
 
 
 def account_id(creditor: str, reference: str) -> UUID:
-    return uuid5(ARREARS_NAMESPACE, f"account{_SEPARATOR}{creditor.strip()}{_SEPARATOR}{reference.strip()}")
+    key = f"account{_SEPARATOR}{creditor.strip()}{_SEPARATOR}{reference.strip()}"
+    return uuid5(ARREARS_NAMESPACE, key)
 
 
 def seal_log_id() -> UUID:

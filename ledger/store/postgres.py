@@ -8,18 +8,32 @@ transaction, after the lock, so the chain cannot fork.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.persistence import ProcessRecorder, ProgrammingError, StoredEvent
+import psycopg
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    OperationalError,
+    ProcessRecorder,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresFactory,
+    PostgresProcessRecorder,
+    PostgresRecorder,
     PostgresTrackingRecorder,
 )
+from eventsourcing.utils import resolve_topic
 from psycopg.sql import SQL, Identifier
 
 from ledger.tamper.chain import GENESIS, event_hash
+
+_R = TypeVar("_R", bound=PostgresRecorder)
+_PROBE_TIMEOUT = 3  # seconds: only runs after the pool already gave up
 
 APPEND_ONLY_MESSAGE = "arrears: events are append-only; record a correction event instead"
 
@@ -142,9 +156,14 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         curs.execute(self.insert_events_statement, (rows,))
 
 
-class ChainedPostgresProcessRecorder(
-    PostgresTrackingRecorder, ChainedPostgresApplicationRecorder, ProcessRecorder
-):
+class ChainedPostgresProcessRecorder(PostgresProcessRecorder, ChainedPostgresApplicationRecorder):
+    """Events and tracking in one transaction.
+
+    A subclass of the library's ``PostgresProcessRecorder`` (its factory insists on
+    that when a recorder is chosen by topic); the MRO puts the chained
+    ``_insert_stored_events`` under the library's tracking insert.
+    """
+
     def __init__(
         self,
         datastore: Any,
@@ -158,15 +177,104 @@ class ChainedPostgresProcessRecorder(
             events_table_name=events_table_name,
         )
 
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        tracking = kwargs.get("tracking")
-        if tracking is not None:
-            self._insert_tracking(curs, tracking=tracking)
-        super()._insert_events(curs, stored_events, **kwargs)
-
 
 class ArrearsPostgresFactory(PostgresFactory):
+    """Tables are named as on SQLite (``stored_events``, ``stored_snapshots``), whatever
+    the application is called, so auditors' queries and runbooks work on both backends.
+
+    The library derives table names from the application's name (``arrears_events``);
+    the recorder methods below name them directly instead of renaming the
+    application's environment, which the factory shares with the application (its
+    name also selects ``ARREARS_``-prefixed settings).  Events always go through
+    the chained recorders: a recorder named by topic in the environment must be
+    one of them (or a subclass), never the library's unchained recorder.
+    """
+
     application_recorder_class = ChainedPostgresApplicationRecorder
     process_recorder_class = ChainedPostgresProcessRecorder
 
+    EVENTS_TABLE = "stored_events"
+    TRACKING_TABLE = "notification_tracking"
 
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        # The library's optional insert function writes rows without chain hashes;
+        # never let the environment (POSTGRES_ENABLE_DB_FUNCTIONS) switch it on.
+        self.datastore.enable_db_functions = False
+
+    def _chained_class(self, key: str, default: type[_R]) -> type[_R]:
+        topic = self.env.get(key)
+        if not topic:
+            return default
+        cls = resolve_topic(topic)
+        if not (isinstance(cls, type) and issubclass(cls, default)):
+            msg = f"{key}={topic!r} is not a hash-chained recorder (a {default.__name__})"
+            raise OSError(msg)
+        return cls
+
+    def _created(self, recorder: _R) -> _R:
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        return self._created(
+            self.aggregate_recorder_class(
+                datastore=self.datastore, events_table_name=f"stored_{purpose}"
+            )
+        )
+
+    def application_recorder(self) -> ApplicationRecorder:
+        try:
+            cls = self._chained_class(
+                self.APPLICATION_RECORDER_TOPIC, ChainedPostgresApplicationRecorder
+            )
+            return self._created(cls(datastore=self.datastore, events_table_name=self.EVENTS_TABLE))
+        except BaseException as e:
+            # The store could not be opened: stop the pool's connection workers
+            # instead of leaving them retrying in the background.
+            self.close()
+            if isinstance(e, OperationalError):
+                reason = self._why_unreachable()
+                if reason:
+                    raise OperationalError(reason) from e
+            raise
+
+    def _why_unreachable(self) -> str | None:
+        """The server's own reason (refused, no such database, bad password...).
+
+        The pool only says it "couldn't get a connection after N sec"; one direct
+        attempt tells the person what to fix.
+        """
+        configured = self.datastore.pool.kwargs
+        kwargs: dict[str, Any] = dict(configured) if isinstance(configured, dict) else {}
+        kwargs.pop("row_factory", None)
+        try:
+            psycopg.connect(**kwargs, connect_timeout=_PROBE_TIMEOUT).close()
+        except psycopg.Error as e:
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            return " ".join(lines) or type(e).__name__
+        return None
+
+    def tracking_recorder(self, tracking_recorder_class: Any = None) -> Any:
+        if tracking_recorder_class is None:
+            topic = self.env.get(self.TRACKING_RECORDER_TOPIC)
+            tracking_recorder_class = (
+                resolve_topic(topic) if topic else self.tracking_recorder_class
+            )
+        assert issubclass(tracking_recorder_class, PostgresTrackingRecorder)
+        return self._created(
+            tracking_recorder_class(
+                datastore=self.datastore, tracking_table_name=self.TRACKING_TABLE
+            )
+        )
+
+    def process_recorder(self) -> ProcessRecorder:
+        cls = self._chained_class(self.PROCESS_RECORDER_TOPIC, ChainedPostgresProcessRecorder)
+        return self._created(
+            cls(
+                datastore=self.datastore,
+                events_table_name=self.EVENTS_TABLE,
+                tracking_table_name=self.TRACKING_TABLE,
+            )
+        )

@@ -146,7 +146,10 @@ class RowReader:
 
     def find_by_hash(self, digest: bytes) -> list[tuple[UUID | str, int]]:
         """Where else a hash occurs: tells a copied (inserted) row from an edited one."""
-        sql = f"SELECT originator_id, originator_version FROM {self.qualified} WHERE hash = {self.mark}"
+        sql = (
+            f"SELECT originator_id, originator_version FROM {self.qualified} "
+            f"WHERE hash = {self.mark}"
+        )
         with self._cursor() as curs:
             curs.execute(sql, [digest])
             rows = curs.fetchall()
@@ -155,3 +158,34 @@ class RowReader:
             values = list(r.values()) if isinstance(r, dict) else tuple(r)
             out.append((self._oid(values[0]), int(values[1])))
         return out
+
+    def iter_events(self) -> Iterator[tuple[Any, int, str, bytes]]:
+        """(raw originator id, version, topic, state) in stream order: the replay fast path.
+
+        Ids come back as the driver gives them (hex text on SQLite, UUID on
+        PostgreSQL) so the caller converts once per stream, not once per event.
+        """
+        m, limit = self.mark, self.batch_size
+        head = f"SELECT originator_id, originator_version, topic, state FROM {self.qualified} "
+        key: tuple[Any, int] | None = None
+        while True:
+            if key is None:
+                sql, params = head, []
+            else:
+                sql = head + f"WHERE (originator_id, originator_version) > ({m}, {m}) "
+                params = [key[0], key[1]]
+            sql += f"ORDER BY originator_id, originator_version LIMIT {m}"
+            with self._cursor() as curs:
+                curs.execute(sql, [*params, limit])
+                rows = curs.fetchall()
+            if rows and isinstance(rows[0], dict):
+                batch = [
+                    (r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                    for r in rows
+                ]
+            else:
+                batch = [(r[0], r[1], r[2], r[3]) for r in rows]
+            yield from batch
+            if len(batch) < limit:
+                return
+            key = (batch[-1][0], batch[-1][1])

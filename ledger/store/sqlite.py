@@ -11,20 +11,28 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ProcessRecorder, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    OperationalError,
+    PersistenceError,
+    ProcessRecorder,
+    StoredEvent,
+)
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
     SQLiteConnectionPool,
     SQLiteCursor,
     SQLiteFactory,
-    SQLiteTrackingRecorder,
+    SQLiteProcessRecorder,
     SQLiteTransaction,
 )
+from eventsourcing.utils import resolve_topic
 
 from ledger.tamper.chain import GENESIS, event_hash
 
@@ -42,8 +50,15 @@ class DurableSQLiteConnectionPool(SQLiteConnectionPool):
 
 class _ImmediateTransaction(SQLiteTransaction):
     def __enter__(self) -> SQLiteCursor:
+        # ``__exit__`` (which maps sqlite3 errors to the library's) does not run
+        # when ``__enter__`` fails, so a lock timeout here is mapped by hand.
         cursor = self.connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise OperationalError(e) from e
+        except sqlite3.Error as e:
+            raise PersistenceError(e) from e
         return cursor
 
 
@@ -91,19 +106,26 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
     ) -> Sequence[int] | None:
-        heads: dict[str, tuple[int, bytes]] = {}
-        returning = []
-        for s in stored_events:
-            oid = s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id
-            head = heads.get(oid)
-            if head is not None and head[0] < s.originator_version:
-                prev = head[1]
-            else:
+        # Chain each stream in version order (whatever order the batch is in): an
+        # event's predecessor is the stream's highest version below it, stored or
+        # earlier in this batch.  Rows are then inserted in the order given, so
+        # notification ids follow the caller's order as the library expects.
+        digests: dict[tuple[str, int], tuple[bytes, bytes]] = {}
+        heads: dict[str, bytes] = {}
+        for s in sorted(stored_events, key=lambda e: e.originator_version):
+            oid = self._oid_text(s.originator_id)
+            prev = heads.get(oid)
+            if prev is None:
                 c.execute(self.select_prev_hash_statement, (oid, s.originator_version))
                 row = c.fetchone()
                 prev = row[0] if row is not None and row[0] is not None else GENESIS
             digest = event_hash(s.originator_id, s.originator_version, s.topic, s.state, prev)
-            heads[oid] = (s.originator_version, digest)
+            heads[oid] = digest
+            digests[(oid, s.originator_version)] = (prev, digest)
+        returning = []
+        for s in stored_events:
+            oid = self._oid_text(s.originator_id)
+            prev, digest = digests[(oid, s.originator_version)]
             c.execute(
                 self.insert_events_statement,
                 (oid, s.originator_version, s.topic, s.state, prev, digest),
@@ -111,26 +133,31 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             returning.append(c.lastrowid)
         return returning
 
+    @staticmethod
+    def _oid_text(originator_id: UUID | str) -> str:
+        return originator_id.hex if isinstance(originator_id, UUID) else originator_id
 
-class ChainedSQLiteProcessRecorder(
-    SQLiteTrackingRecorder, ChainedSQLiteApplicationRecorder, ProcessRecorder
-):
-    """Events and the tracking position they were derived from, in one transaction."""
+
+class ChainedSQLiteProcessRecorder(SQLiteProcessRecorder, ChainedSQLiteApplicationRecorder):
+    """Events and the tracking position they were derived from, in one transaction.
+
+    A subclass of the library's ``SQLiteProcessRecorder`` (the factory insists on
+    that when a recorder is chosen by topic); the MRO puts the chained
+    ``insert_events``/``_insert_events`` under the library's tracking insert.
+    """
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
 
-    def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        returning = super()._insert_events(c, stored_events, **kwargs)
-        tracking = kwargs.get("tracking")
-        if tracking is not None:
-            self._insert_tracking(c, tracking)
-        return returning
-
 
 class ArrearsSQLiteFactory(SQLiteFactory):
+    """The library's factory with the durable pool and the chained recorders.
+
+    A recorder named by topic in the environment must be one of the chained
+    recorders (or a subclass): the library's unchained recorder would write rows
+    without hashes.
+    """
+
     application_recorder_class = ChainedSQLiteApplicationRecorder
     process_recorder_class = ChainedSQLiteProcessRecorder
 
@@ -142,4 +169,18 @@ class ArrearsSQLiteFactory(SQLiteFactory):
         )
         old.close()
 
+    def _check_chained(self, key: str, required: type[Any]) -> None:
+        topic = self.env.get(key)
+        if topic:
+            cls = resolve_topic(topic)
+            if not (isinstance(cls, type) and issubclass(cls, required)):
+                msg = f"{key}={topic!r} is not a hash-chained recorder (a {required.__name__})"
+                raise OSError(msg)
 
+    def application_recorder(self) -> ApplicationRecorder:
+        self._check_chained(self.APPLICATION_RECORDER_TOPIC, ChainedSQLiteApplicationRecorder)
+        return super().application_recorder()
+
+    def process_recorder(self) -> ProcessRecorder:
+        self._check_chained(self.PROCESS_RECORDER_TOPIC, ChainedSQLiteProcessRecorder)
+        return super().process_recorder()

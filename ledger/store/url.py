@@ -26,11 +26,21 @@ class StoreConfig:
     @property
     def display(self) -> str:
         """The URL without any password, safe to print and log."""
-        parts = urlsplit(self.url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return parts._replace(netloc=netloc).geturl()
-        return self.url
+        return redact(self.url)
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to print and log."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if password:
+        userinfo, _, hostinfo = parts.netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        return parts._replace(netloc=f"{user}:***@{hostinfo}").geturl()
+    return url
 
 
 def store_url_from_env(explicit: str | None = None) -> str:
@@ -44,10 +54,11 @@ def parse_store_url(url: str) -> StoreConfig:
         return _sqlite(url, parts.path)
     if scheme in ("postgresql", "postgres"):
         return _postgres(url)
+    shown = redact(url)
     raise StoreError(
-        f"unknown store URL scheme {parts.scheme or '(none)'!r} in {url!r}: use "
+        f"unknown store URL scheme {parts.scheme or '(none)'!r} in {shown!r}: use "
         "sqlite:///path/arrears.db or postgresql://user@host:port/db",
-        url=url,
+        url=shown,
     )
 
 
@@ -55,7 +66,7 @@ def _sqlite(url: str, path: str) -> StoreConfig:
     # urlsplit keeps the leading "/" of the path: "sqlite:///x.db" -> "/x.db".
     path = unquote(path[1:] if path.startswith("/") else path)
     if not path:
-        raise StoreError(f"store URL {url!r} names no database file", url=url)
+        raise StoreError(f"store URL {redact(url)!r} names no database file", url=redact(url))
     if path == ":memory:":
         path = f"file:arrears-{uuid.uuid4().hex}?mode=memory&cache=shared"
     env = {
@@ -69,17 +80,22 @@ def _sqlite(url: str, path: str) -> StoreConfig:
 def _postgres(url: str) -> StoreConfig:
     parts = urlsplit(url)
     dbname = unquote(parts.path.lstrip("/"))
+    shown = redact(url)
     if not dbname or not parts.hostname:
         raise StoreError(
-            f"store URL {url!r} needs a host and a database: postgresql://user@host:port/db",
-            url=url,
+            f"store URL {shown!r} needs a host and a database: postgresql://user@host:port/db",
+            url=shown,
         )
+    try:
+        port = parts.port or 5432
+    except ValueError as e:  # urllib: non-numeric or out of range
+        raise StoreError(f"store URL {shown!r} has a bad port: {e}", url=shown) from None
     query = parse_qs(parts.query)
     env = {
         "PERSISTENCE_MODULE": "ledger.store.postgres:ArrearsPostgresFactory",
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parts.hostname,
-        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_PORT": str(port),
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["5"])[0],

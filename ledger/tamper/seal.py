@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -98,8 +99,14 @@ class SealResult:
 
 
 def _load(ledger: Ledger, at: datetime) -> SealLog:
+    """The seal log as stored now: never a cached copy, which another process may have
+    outdated or a failed save may have left holding an unsaved seal."""
+    cache = ledger.repository.cache
+    if cache is not None:
+        with suppress(KeyError):
+            cache.get(seal_log_id(), evict=True)
     try:
-        log = ledger.repository.get(seal_log_id())
+        log: Any = ledger.repository.get(seal_log_id())
     except AggregateNotFoundError:
         return SealLog.open(at)
     assert isinstance(log, SealLog)
@@ -113,9 +120,13 @@ def record_seal(ledger: Ledger, at: datetime, attempts: int = 5) -> SealResult:
         heads: dict[str, list[Any]] = {}
         count = log.event_count
         position = log.position
+        news = False  # anything besides the seal log's own previous seal event?
         for row in ledger.rows().iter_rows("global", after=log.position):
-            if row.hash is None or row.prev_hash is None or row.hash != event_hash(
-                row.originator_id, row.version, row.topic, row.state, row.prev_hash
+            if (
+                row.hash is None
+                or row.prev_hash is None
+                or row.hash
+                != event_hash(row.originator_id, row.version, row.topic, row.state, row.prev_hash)
             ):
                 raise errors.LedgerError(
                     f"refusing to seal: event {row.originator_id} version {row.version} does not "
@@ -125,8 +136,17 @@ def record_seal(ledger: Ledger, at: datetime, attempts: int = 5) -> SealResult:
             heads[str(row.originator_id)] = [row.version, row.hash.hex()]
             count += 1
             position = row.position
-        if position == log.position and log.seal_count:
-            return SealResult(log.position, format_digest(log.position, running), count, 0, new=False)
+            news = news or _norm(row.originator_id) != seal_log_id()
+        if log.seal_count and not news:
+            # Only the previous seal's own event (or nothing) came after it: that seal
+            # already covers every fact, and sealing again would only seal the seal.
+            return SealResult(
+                log.position,
+                format_digest(log.position, bytes.fromhex(log.digest)),
+                log.event_count,
+                0,
+                new=False,
+            )
         log.trigger_event(
             SealLog.Sealed,
             timestamp=at,
@@ -144,6 +164,13 @@ def record_seal(ledger: Ledger, at: datetime, attempts: int = 5) -> SealResult:
     raise errors.ConcurrencyConflict("another process kept sealing at the same time; try again")
 
 
+def _norm(originator_id: UUID | str) -> UUID | str:
+    try:
+        return UUID(str(originator_id))
+    except ValueError:
+        return originator_id
+
+
 def seal_events(ledger: Ledger) -> list[SealLog.Sealed]:
     """Every recorded seal, decoded from the stored rows (not from a cached aggregate)."""
     out = []
@@ -154,7 +181,11 @@ def seal_events(ledger: Ledger) -> list[SealLog.Sealed]:
             object.__setattr__(
                 event,
                 "__dict__",
-                {**state, "originator_id": UUID(str(row.originator_id)), "originator_version": row.version},
+                {
+                    **state,
+                    "originator_id": UUID(str(row.originator_id)),
+                    "originator_version": row.version,
+                },
             )
             out.append(event)
     return out

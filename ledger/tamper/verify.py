@@ -7,12 +7,13 @@ and then edited, deleted, inserted or reordered rows, and names each place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 from uuid import UUID
 
+from ledger import errors
 from ledger.application import Ledger
 from ledger.domain.ids import seal_log_id
 from ledger.store.rows import ChainRow, RowReader
@@ -96,6 +97,13 @@ class _StreamChecker:
         self.reader = reader
 
     def check(self, rows: list[ChainRow], required: list[tuple[int, str]]) -> Iterator[Problem]:
+        """Problems of one stream, at most one per version, in version order."""
+        found: dict[int | None, Problem] = {}
+        for p in self._check(rows, required):
+            found.setdefault(p.version, p)
+        yield from sorted(found.values(), key=lambda p: p.version or 0)
+
+    def _check(self, rows: list[ChainRow], required: list[tuple[int, str]]) -> Iterator[Problem]:
         oid = str(rows[0].originator_id)
         kind = stream_type(rows[0].topic)
         by_version = {r.version: r for r in rows}
@@ -110,39 +118,48 @@ class _StreamChecker:
                 yield problem(REMOVED, missing, "event missing from the stream (versions jump)")
             expected = row.version + 1
             if row.hash is None or row.prev_hash is None:
-                yield problem(INSERTED, row.version, "row carries no chain hash: not written by Arrears")
+                yield problem(
+                    INSERTED, row.version, "row carries no chain hash: not written by Arrears"
+                )
                 continue
             if not _content_ok(row, row.version):
                 yield self._explain_bad_content(row, by_version, max_version, problem)
                 continue
             previous = by_version.get(row.version - 1)
-            wanted = GENESIS if row.version == 1 else (previous.hash if previous else None)
-            if previous is None and row.version > 1:
+            if row.version > 1 and previous is None:
                 continue  # already reported as removed
-            if row.prev_hash != wanted:
-                if previous is not None and previous.prev_hash is not None and _content_ok(
-                    previous, previous.version
-                ):
-                    yield problem(
-                        MODIFIED,
-                        row.version - 1,
-                        "event was rewritten with a recomputed hash (the next event's link to "
-                        "it is broken)",
-                    )
+            wanted = GENESIS if previous is None else previous.hash
+            if (
+                row.prev_hash != wanted
+                and previous is not None
+                and previous.prev_hash is not None
+                and _content_ok(previous, previous.version)
+            ):
+                yield problem(
+                    MODIFIED,
+                    previous.version,
+                    "event was rewritten with a recomputed hash (the next event's link to "
+                    "it is broken)",
+                )
+        sealed_top = max((version for version, _ in required), default=0)
+        for missing in range(max_version + 1, sealed_top + 1):
+            yield problem(
+                REMOVED,
+                missing,
+                f"sealed event missing (stream ends at version {max_version}, a seal recorded "
+                f"version {sealed_top})",
+            )
         for version, digest in required:
-            row = by_version.get(version)
-            if row is None:
-                if version > max_version:
-                    yield problem(
-                        REMOVED,
-                        version,
-                        f"sealed event missing (stream ends at version {max_version})",
-                    )
-            elif row.hash is not None and row.hash.hex() != digest:
+            sealed = by_version.get(version)
+            if sealed is not None and sealed.hash is not None and sealed.hash.hex() != digest:
                 yield problem(MODIFIED, version, "event differs from the one a seal recorded")
 
     def _explain_bad_content(
-        self, row: ChainRow, by_version: dict[int, ChainRow], max_version: int, problem: Any
+        self,
+        row: ChainRow,
+        by_version: dict[int, ChainRow],
+        max_version: int,
+        problem: Callable[[str, int | None, str], Problem],
     ) -> Problem:
         for candidate in range(1, max_version + 2):
             if candidate != row.version and _content_ok(row, candidate):
@@ -165,8 +182,18 @@ class _StreamChecker:
 
 
 def _streams(rows: Iterable[ChainRow]) -> Iterator[list[ChainRow]]:
+    """Rows grouped by stream.  Rows arrive ordered by the id *as stored*, so two spellings
+    of one id (possible in SQLite's text column) sort as neighbours: a version that does
+    not increase starts a new group, which ``verify_ledger`` then sees as a split stream."""
     for _, group in groupby(rows, key=lambda r: r.originator_id):
-        yield list(group)
+        current: list[ChainRow] = []
+        for row in group:
+            if current and row.version <= current[-1].version:
+                yield current
+                current = []
+            current.append(row)
+        if current:
+            yield current
 
 
 def verify_ledger(
@@ -176,11 +203,21 @@ def verify_ledger(
     report = VerifyReport()
     checker = _StreamChecker(reader)
     seals = []
-    seal_rows_ok = True
     try:
         seals = seal_events(ledger)
-    except Exception:  # a tampered seal row may not even decode; the chain check names it
-        seal_rows_ok = False
+    except Exception as e:  # a tampered seal row may not even decode
+        # Said outright: a seal log re-chained around an undecodable row would
+        # otherwise pass its chain check, and with no seals nothing would be compared.
+        report.problems.append(
+            Problem(
+                MODIFIED,
+                str(seal_log_id()),
+                "seal log",
+                None,
+                f"the recorded seals cannot be decoded ({type(e).__name__}); "
+                "no seal could be checked",
+            )
+        )
     required: dict[str, list[tuple[int, str]]] = {}
     for seal in seals:
         for oid, (version, head) in seal.heads.items():
@@ -190,28 +227,82 @@ def verify_ledger(
 
     if account_id is not None:
         rows = reader.stream(account_id)
-        streams: Iterable[list[ChainRow]] = [rows] if rows else []
-        if seal_rows_ok:
-            streams = [*streams, *[s for s in [reader.stream(seal_log_id())] if s]]
+        if not rows and _norm(str(account_id)) not in required:
+            raise errors.AccountNotFound(
+                f"no account {account_id}: nothing is stored or sealed under that id",
+                account_id=str(account_id),
+            )
+        seal_log = reader.stream(seal_log_id()) if account_id != seal_log_id() else []
+        streams: Iterable[list[ChainRow]] = [s for s in (rows, seal_log) if s]
     else:
         streams = _streams(reader.iter_rows("stream"))
-    seen: set[str] = set()
+    by_stream: dict[str, list[Problem]] = {}
+    split: set[str] = set()
     for rows in streams:
         oid = _norm(str(rows[0].originator_id))
-        seen.add(oid)
-        report.streams_checked += 1
         report.events_checked += len(rows)
-        report.problems.extend(checker.check(rows, required.get(oid, [])))
+        if oid in by_stream:
+            split.add(oid)  # the same id stored in two spellings: sorted apart, see below
+            continue
+        report.streams_checked += 1
+        by_stream[oid] = list(checker.check(rows, required.get(oid, [])))
+    absent = _recheck_split_streams(reader, checker, split, required, by_stream) if split else set()
+    seen = set(by_stream) - absent
+    for problems in by_stream.values():
+        report.problems.extend(problems)
     for oid, heads in required.items():
         if oid in seen or (account_id is not None and oid != _norm(str(account_id))):
             continue
         top = max(v for v, _ in heads)
         report.problems.append(
-            Problem(REMOVED, oid, "stream", None, f"whole stream missing (sealed up to version {top})")
+            Problem(
+                REMOVED, oid, "stream", None, f"whole stream missing (sealed up to version {top})"
+            )
         )
     if account_id is None or digest is not None:
         _check_global(reader, seals, digest, report)
     return report
+
+
+def _recheck_split_streams(
+    reader: RowReader,
+    checker: _StreamChecker,
+    split: set[str],
+    required: dict[str, list[tuple[int, str]]],
+    by_stream: dict[str, list[Problem]],
+) -> set[str]:
+    """Rows filed under another spelling of a stream's id (SQLite keeps ids as text).
+
+    The ledger reads a stream by its canonical id only, so a row stored as, say, a
+    dashed UUID is never replayed: it was inserted behind the ledger's back.  Check
+    the canonical rows as the stream and name every other row as inserted.  Returns
+    the ids that have no canonical rows at all (their stream is missing).
+    """
+    rows_of: dict[str, list[ChainRow]] = {oid: [] for oid in split}
+    for row in reader.iter_rows("stream"):
+        oid = _norm(str(row.originator_id))
+        if oid in rows_of:
+            rows_of[oid].append(row)
+    absent: set[str] = set()
+    for oid, rows in rows_of.items():
+        canonical = reader.stream(UUID(oid))
+        if not canonical:
+            absent.add(oid)
+        positions = {r.position for r in canonical}
+        problems = list(checker.check(canonical, required.get(oid, []))) if canonical else []
+        problems.extend(
+            Problem(
+                INSERTED,
+                oid,
+                stream_type(row.topic),
+                row.version,
+                "row filed under another spelling of the stream's id: the ledger never reads it",
+            )
+            for row in rows
+            if row.position not in positions
+        )
+        by_stream[oid] = problems
+    return absent
 
 
 def _norm(oid: str) -> str:
@@ -268,17 +359,25 @@ def _check_global(
         if position > last_position:
             report.problems.append(
                 Problem(
-                    SEAL_MISMATCH if any(w == "seal" for w, _ in targets[position]) else DIGEST_MISMATCH,
+                    SEAL_MISMATCH
+                    if any(w == "seal" for w, _ in targets[position])
+                    else DIGEST_MISMATCH,
                     "ledger",
                     "ledger",
                     None,
-                    f"sealed position {position} is beyond the last stored event ({last_position}): "
-                    "events were removed",
+                    f"sealed position {position} is beyond the last stored event "
+                    f"({last_position}): events were removed",
                 )
             )
             continue
         settle(position)
     if outside is not None and outside[0] is None and not matched_bare:
         report.problems.append(
-            Problem(DIGEST_MISMATCH, "ledger", "ledger", None, "no prefix of the ledger produces this digest")
+            Problem(
+                DIGEST_MISMATCH,
+                "ledger",
+                "ledger",
+                None,
+                "no prefix of the ledger produces this digest",
+            )
         )
