@@ -366,14 +366,19 @@ def build_demo(
         raise errors.ValidationError("--accounts must be at least 1")
     clock = MovableClock(DEMO_START)
     service.clock = clock
-    service.new_id = _ids(random.Random(seed + 2))
     steps = build_steps(accounts, seed)
+    # One id sequence per account: a rerun with more accounts issues the same ids
+    # to the accounts it already has, and fresh ones to the new accounts.
+    id_sequences: dict[int, Callable[[], str]] = {}
     skip: set[int] = set()
     created = refused = done = 0
     for step in progress(steps) if progress else steps:
         if step.account_index in skip:
             continue
         clock.set(step.at)
+        if step.account_index not in id_sequences:
+            id_sequences[step.account_index] = _ids(random.Random(f"{seed}:{step.account_index}"))
+        service.new_id = id_sequences[step.account_index]
         try:
             step.action(service)
         except errors.AccountExists:

@@ -229,7 +229,10 @@ class LedgerService:
     ) -> Account:
         """Place a debt; the same creditor + reference twice is refused with ``account_exists``."""
         currency = check_currency(placement.currency)
-        for part in (placement.principal, placement.interest, placement.fees):
+        parts = [placement.principal, placement.interest, placement.fees]
+        if placement.last_payment_amount is not None:
+            parts.append(placement.last_payment_amount)
+        for part in parts:
             if part.currency != currency:
                 raise errors.CurrencyMismatch(
                     f"placement is in {currency}, an amount is in {part.currency}",
@@ -388,11 +391,22 @@ class LedgerService:
         )
 
         def run(account: Account) -> PaymentResult:
+            if amount.currency != account.currency:
+                raise errors.CurrencyMismatch(
+                    f"account is in {account.currency}, payment is in {amount.currency}",
+                    expected=account.currency,
+                    got=amount.currency,
+                )
             if external_reference:
                 existing = account.find_payment_by_reference(external_reference)
                 if existing is not None:
                     original = account.payments.get(existing)
-                    if original is not None and original["amount"] != amount.minor:
+                    original_amount = (
+                        original["amount"]
+                        if original is not None
+                        else account.forwarded_payments.get(existing)
+                    )
+                    if original_amount is not None and original_amount != amount.minor:
                         raise errors.IdempotencyConflict(
                             f"external reference {external_reference!r} was already posted "
                             f"with a different amount",
@@ -440,7 +454,14 @@ class LedgerService:
 
         def run(account: Account) -> None:
             minor = None if amounts is None else {k: m.minor for k, m in amounts.items()}
-            currency = next(iter(amounts.values())).currency if amounts else account.currency
+            currencies = {m.currency for m in (amounts or {}).values()} or {account.currency}
+            if currencies != {account.currency}:
+                raise errors.CurrencyMismatch(
+                    f"account is in {account.currency}, waiver is in {', '.join(sorted(currencies))}",
+                    expected=account.currency,
+                    got=",".join(sorted(currencies)),
+                )
+            currency = account.currency
             account.waive(at=at, kind=kind, currency=currency, reason=reason, amounts=minor)
 
         return self._account(account_id, run)

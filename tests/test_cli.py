@@ -63,7 +63,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: str) -
 
 def history_in_process(monkeypatch: pytest.MonkeyPatch, store: str, account: str) -> str:
     """``arrears history ACCOUNT --json`` in this process (fast, for comparing every account)."""
-    monkeypatch.setattr(cli, "build_service", lambda store=None, **_: LedgerService(open_ledger(store)))
+    monkeypatch.setattr(
+        cli, "build_service", lambda store=None, **_: LedgerService(open_ledger(store))
+    )
     result = CliRunner().invoke(
         cli.main, ["history", account, "--json", "--store", store], catch_exceptions=False
     )
@@ -165,7 +167,15 @@ def test_summary_prints_one_line_per_creditor(demo_store: str) -> None:
     result = arrears("summary", "--store", demo_store)
     assert result.returncode == 0, result.stderr
     header, *lines = result.stdout.splitlines()
-    assert header.split()[:7] == ["creditor", "cur", "accounts", "placed", "collected", "outstanding", "liq."]
+    assert header.split()[:7] == [
+        "creditor",
+        "cur",
+        "accounts",
+        "placed",
+        "collected",
+        "outstanding",
+        "liq.",
+    ]
     assert sorted(line.split()[0] for line in lines) == sorted(c[0] for c in CREDITORS)
 
     ledger = open_ledger(demo_store)
@@ -199,7 +209,10 @@ def test_history_json_of_demo_account(demo_store: str) -> None:
     data = json.loads(result.stdout)
     assert data["account_id"] == str(account_id_for(0))
     assert data["events"][0]["type"] == "Placed"
-    assert all(set(e["balance_after"]) == {"principal", "interest", "fees", "total", "credit"} for e in data["events"])
+    assert all(
+        set(e["balance_after"]) == {"principal", "interest", "fees", "total", "credit"}
+        for e in data["events"]
+    )
     assert data["state"]["reference"] == "NOR-100000"
 
 
@@ -208,26 +221,29 @@ def test_history_json_of_demo_account(demo_store: str) -> None:
 
 def test_domain_errors_are_one_line_with_exit_code_2(demo_store: str, tmp_path: Path) -> None:
     """Domain and store errors print `error [code]: message` on one line, exit 2, no traceback."""
-    line = assert_one_line_error(arrears("history", "NO-SUCH-REF", "--store", demo_store), "account_not_found")
+    line = assert_one_line_error(
+        arrears("history", "NO-SUCH-REF", "--store", demo_store), "account_not_found"
+    )
     assert line == "error [account_not_found]: no account with id or reference 'NO-SUCH-REF'"
     assert_one_line_error(
-        arrears("history", "NOR-100000", "--as-of", "yesterday", "--store", demo_store), "invalid_date"
+        arrears("history", "NOR-100000", "--as-of", "yesterday", "--store", demo_store),
+        "invalid_date",
     )
-    assert_one_line_error(arrears("verify", "--digest", "12:xyz", "--store", demo_store), "invalid_input")
-    line = assert_one_line_error(arrears("demo", "--accounts", "0", "--store", demo_store), "invalid_input")
+    assert_one_line_error(
+        arrears("verify", "--digest", "12:xyz", "--store", demo_store), "invalid_input"
+    )
+    line = assert_one_line_error(
+        arrears("demo", "--accounts", "0", "--store", demo_store), "invalid_input"
+    )
     assert line == "error [invalid_input]: --accounts must be at least 1"
-    line = assert_one_line_error(arrears("summary", "--store", "ftp://example.com/x"), "store_error")
+    line = assert_one_line_error(
+        arrears("summary", "--store", "ftp://example.com/x"), "store_error"
+    )
     assert "unknown store URL scheme 'ftp'" in line
     missing_dir = tmp_path / "no" / "such" / "dir" / "arrears.db"
     assert_one_line_error(arrears("verify", "--store", f"sqlite:///{missing_dir}"), "store_error")
 
 
-@pytest.mark.xfail(
-    reason="ledger/demo.py: every generated id (debtors, contacts, promises, plans) comes from one "
-    "sequence seeded per run (build_demo sets service.new_id = _ids(Random(seed + 2))), so a rerun "
-    "that places new accounts re-issues the debtor ids of the first run and the store refuses them",
-    strict=False,
-)
 def test_demo_rerun_with_more_accounts_adds_only_the_new_ones(sqlite_url: str) -> None:
     """Growing a demo store from 30 to 35 accounts places the 5 new ones and stays intact."""
     assert demo(sqlite_url)[:2] == (30, 0)

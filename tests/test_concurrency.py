@@ -20,6 +20,7 @@ test counts those refusals and prints them.
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import time
 from typing import Any
 from uuid import UUID
@@ -36,8 +37,50 @@ PAYMENTS_EACH = 40
 CLIENT_RETRIES = 25  # retries of a payment refused with ConcurrencyConflict
 
 
-def _pay(url: str, account_id: str, worker: int, barrier: Any, results: Any) -> None:
-    """Child process: post PAYMENTS_EACH payments of 1.00; report what happened."""
+def _guarded(target: Any, barrier: Any, results: Any, worker: int, *args: Any) -> None:
+    """Child process entry: run ``target``; any failure is reported, and breaks the barrier
+    so the other workers stop waiting instead of hanging until the timeout."""
+    try:
+        results.put((worker, "ok", target(worker, barrier, *args)))
+    except BaseException as e:
+        barrier.abort()
+        results.put((worker, "error", f"{type(e).__name__}: {e}"))
+
+
+def _run(target: Any, args: list[tuple[Any, ...]], timeout: float = 90) -> list[Any]:
+    """Run ``target(worker, barrier, *args[worker])`` in one spawned process per worker."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(args))
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_guarded, args=(target, barrier, results, w, *a))
+        for w, a in enumerate(args)
+    ]
+    for p in procs:
+        p.start()
+    reports: dict[int, Any] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(reports) < len(procs):
+            try:
+                worker, status, value = results.get(timeout=0.5)
+            except queue.Empty:
+                dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                assert not dead, f"a worker died without reporting (exit codes {dead})"
+                assert time.monotonic() < deadline, "workers did not finish in time"
+                continue
+            assert status == "ok", f"worker {worker}: {value}"
+            reports[worker] = value
+    finally:
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+    return [reports[w] for w in range(len(procs))]
+
+
+def _pay(worker: int, barrier: Any, url: str, account_id: str) -> tuple[int, int, int, list[str]]:
+    """Post PAYMENTS_EACH payments of 1.00 once all workers are ready; report what happened."""
     ledger = open_ledger(url)
     try:
         service = LedgerService(ledger)
@@ -71,7 +114,7 @@ def _pay(url: str, account_id: str, worker: int, barrier: Any, results: Any) -> 
                 break
             else:
                 failures.append(f"w{worker}-{i}: refused {1 + CLIENT_RETRIES} times")
-        results.put((worker, posted, conflicts, refused, failures))
+        return posted, conflicts, refused, failures
     finally:
         ledger.close()
 
@@ -84,27 +127,14 @@ def _race(url: str) -> None:
     finally:
         ledger.close()
 
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(WORKERS)
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=_pay, args=(url, str(account.id), w, barrier, results))
-        for w in range(WORKERS)
-    ]
     started = time.monotonic()
-    for p in procs:
-        p.start()
-    reports = [results.get(timeout=90) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
-        assert p.exitcode == 0, f"worker exited with {p.exitcode}"
+    reports = _run(_pay, [(url, str(account.id))] * WORKERS)
     elapsed = time.monotonic() - started
-
-    for worker, posted, _conflicts, _refused, failures in reports:
+    for worker, (posted, _conflicts, _refused, failures) in enumerate(reports):
         assert failures == [], f"worker {worker}: {failures}"
         assert posted == PAYMENTS_EACH
-    conflicts = sum(r[2] for r in reports)
-    refused = sum(r[3] for r in reports)
+    conflicts = sum(r[1] for r in reports)
+    refused = sum(r[2] for r in reports)
 
     fresh = open_ledger(url)  # a third process's view: nothing cached
     try:
@@ -138,3 +168,31 @@ def _race(url: str) -> None:
 def test_two_processes_paying_one_account_lose_no_update(store_url: str) -> None:
     """2 processes x 40 payments of 1.00 on one account: balance -80.00, 80 payments, chain verifies."""
     _race(store_url)
+
+
+def _open_and_place(worker: int, barrier: Any, url: str) -> str:
+    """Open the store the moment every worker is ready, then place an account of its own."""
+    barrier.wait(timeout=60)
+    ledger = open_ledger(url)
+    try:
+        account = LedgerService(ledger).place_account(
+            placement(f"OPEN-{worker}"), debtor=JANE
+        )
+        return str(account.id)
+    finally:
+        ledger.close()
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> None:
+    """6 processes opening the same brand-new store at the same moment all open it and can write."""
+    ids = _run(_open_and_place, [(store_url,)] * 6)
+    assert len(set(ids)) == 6
+    ledger = open_ledger(store_url)
+    try:
+        service = LedgerService(ledger)
+        assert sorted(ref for _, ref in service.iter_account_references()) == [
+            f"OPEN-{w}" for w in range(6)
+        ]
+        assert verify_ledger(ledger).ok
+    finally:
+        ledger.close()

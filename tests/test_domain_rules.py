@@ -305,10 +305,6 @@ def test_blank_reference_is_no_reference(memory_service: LedgerService, aid: UUI
     assert account.payment_refs == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services.post_payment skips the amount check when the original was forwarded",
-)
 def test_forwarded_reference_with_another_amount_is_refused(
     memory_service: LedgerService, aid: UUID
 ) -> None:
@@ -574,7 +570,6 @@ def test_waiver_cannot_exceed_the_component(memory_service: LedgerService, aid: 
     assert balance(memory_service, aid) == {"principal": 100000, "interest": 0, "fees": 5000}
 
 
-@pytest.mark.xfail(strict=True, reason="services.waive checks only the first amount's currency")
 def test_waiver_amounts_in_another_currency_are_refused(
     memory_service: LedgerService, aid: UUID
 ) -> None:

@@ -78,7 +78,9 @@ def play_story(service: LedgerService, clock: MovableClock) -> Story:
     assert planned.plan is not None
     plan_id = planned.plan["id"]
     at(2026, 4, 1, 9, 30)
-    bounced = service.post_payment(aid, usd("500.00"), method="ach", external_reference="pay-2")  # v8
+    bounced = service.post_payment(
+        aid, usd("500.00"), method="ach", external_reference="pay-2"
+    )  # v8
     at(2026, 4, 6, 8, 0)
     service.reverse_payment(aid, bounced.payment_id, kind="nsf", reason="returned by bank")  # v9
     at(2026, 4, 7, 8, 0)
@@ -101,13 +103,26 @@ def story(service: LedgerService, clock: MovableClock) -> Story:
     return play_story(service, clock)
 
 
-def balance(principal: str, interest: str, fees: str, total: str, credit: str = "0.00") -> dict[str, str]:
-    return {"principal": principal, "interest": interest, "fees": fees, "total": total, "credit": credit}
+def balance(
+    principal: str, interest: str, fees: str, total: str, credit: str = "0.00"
+) -> dict[str, str]:
+    return {
+        "principal": principal,
+        "interest": interest,
+        "fees": fees,
+        "total": total,
+        "credit": credit,
+    }
 
 
 EXPECTED_EVENTS = [
     (1, "Placed", utc(2026, 3, 2, 14, 0, 1), balance("1000.00", "150.00", "50.00", "1200.00")),
-    (2, "ContactRecorded", utc(2026, 3, 3, 10, 0), balance("1000.00", "150.00", "50.00", "1200.00")),
+    (
+        2,
+        "ContactRecorded",
+        utc(2026, 3, 3, 10, 0),
+        balance("1000.00", "150.00", "50.00", "1200.00"),
+    ),
     (3, "PromiseMade", utc(2026, 3, 3, 10, 5), balance("1000.00", "150.00", "50.00", "1200.00")),
     (4, "PaymentReceived", utc(2026, 3, 9, 9, 0), balance("1000.00", "0.00", "0.00", "1000.00")),
     (5, "PromiseKept", utc(2026, 3, 10, 9, 0), balance("1000.00", "0.00", "0.00", "1000.00")),
@@ -116,18 +131,35 @@ EXPECTED_EVENTS = [
     (8, "PaymentReceived", utc(2026, 4, 1, 9, 30), balance("512.50", "0.00", "0.00", "512.50")),
     (9, "PaymentReversed", utc(2026, 4, 6, 8, 0), balance("1000.00", "12.50", "0.00", "1012.50")),
     (10, "FeeAssessed", utc(2026, 4, 7, 8, 0), balance("1000.00", "12.50", "35.00", "1047.50")),
-    (11, "InstallmentMissed", utc(2026, 4, 8, 8, 0), balance("1000.00", "12.50", "35.00", "1047.50")),
+    (
+        11,
+        "InstallmentMissed",
+        utc(2026, 4, 8, 8, 0),
+        balance("1000.00", "12.50", "35.00", "1047.50"),
+    ),
     (12, "PlanDefaulted", utc(2026, 4, 9, 8, 0), balance("1000.00", "12.50", "35.00", "1047.50")),
-    (13, "PaymentReceived", utc(2026, 5, 1, 16, 0), balance("0.00", "0.00", "0.00", "0.00", "2.50")),
+    (
+        13,
+        "PaymentReceived",
+        utc(2026, 5, 1, 16, 0),
+        balance("0.00", "0.00", "0.00", "0.00", "2.50"),
+    ),
     (14, "Closed", utc(2026, 5, 2, 9, 0), balance("0.00", "0.00", "0.00", "0.00", "2.50")),
-    (15, "PaymentForwarded", utc(2026, 5, 5, 12, 0), balance("0.00", "0.00", "0.00", "0.00", "2.50")),
+    (
+        15,
+        "PaymentForwarded",
+        utc(2026, 5, 5, 12, 0),
+        balance("0.00", "0.00", "0.00", "0.00", "2.50"),
+    ),
 ]
 
 
 # ---------------------------------------------------------------- service
 
 
-def test_full_history_lists_every_event_with_balance_after(service: LedgerService, story: Story) -> None:
+def test_full_history_lists_every_event_with_balance_after(
+    service: LedgerService, story: Story
+) -> None:
     """Without as_of, every event is listed in version order with its time, type and balance after it."""
     history = service.history(story.account_id)
     got = [(e.version, e.type, e.recorded_at, e.balance) for e in history.entries]
@@ -140,8 +172,16 @@ def test_history_key_fields_are_exact_decimal_strings(service: LedgerService, st
     """Money fields of events are decimal strings in the account's currency, never floats or cents."""
     entries = {e.version: e.fields for e in service.history(story.account_id).entries}
     placed = entries[1]
-    assert (placed["creditor"], placed["reference"], placed["currency"]) == ("acme-bank", "ACC-0001", "USD")
-    assert (placed["principal"], placed["interest"], placed["fees"]) == ("1000.00", "150.00", "50.00")
+    assert (placed["creditor"], placed["reference"], placed["currency"]) == (
+        "acme-bank",
+        "ACC-0001",
+        "USD",
+    )
+    assert (placed["principal"], placed["interest"], placed["fees"]) == (
+        "1000.00",
+        "150.00",
+        "50.00",
+    )
     assert placed["itemization_date"] == "2025-11-30"
     assert entries[3] == {
         "promise_id": story.promise_id,
@@ -157,7 +197,11 @@ def test_history_key_fields_are_exact_decimal_strings(service: LedgerService, st
     ]
     assert entries[7]["total"] == "1012.50"
     assert entries[8]["allocation"] == {"interest": "12.50", "principal": "487.50"}
-    assert entries[9] == {"payment_id": story.bounced_payment_id, "kind": "nsf", "reason": "returned by bank"}
+    assert entries[9] == {
+        "payment_id": story.bounced_payment_id,
+        "kind": "nsf",
+        "reason": "returned by bank",
+    }
     assert entries[11]["amount"] == "500.00" and entries[11]["due_date"] == "2026-04-01"
     assert entries[13]["allocation"] == {
         "fees": "35.00",
@@ -177,12 +221,18 @@ def test_as_of_with_promise_open_after_first_payment(service: LedgerService, sto
     assert state["status"] == "active"
     assert state["balance"] == balance("1000.00", "0.00", "0.00", "1000.00")
     assert state["paid_total"] == "200.00"
-    assert state["open_promise"] == {"id": story.promise_id, "amount": "200.00", "due_date": "2026-03-10"}
+    assert state["open_promise"] == {
+        "id": story.promise_id,
+        "amount": "200.00",
+        "due_date": "2026-03-10",
+    }
     assert state["plan"] is None
     assert state["version"] == 4
 
 
-def test_as_of_includes_an_event_at_exactly_that_moment(service: LedgerService, story: Story) -> None:
+def test_as_of_includes_an_event_at_exactly_that_moment(
+    service: LedgerService, story: Story
+) -> None:
     """An event recorded exactly at as_of is included; one microsecond earlier it is not."""
     agreed = utc(2026, 3, 13, 11, 0)
     at = service.history(story.account_id, agreed)
@@ -275,7 +325,9 @@ class Ran:
 @pytest.fixture
 def run_cli(monkeypatch: pytest.MonkeyPatch, store_url: str) -> Callable[..., Ran]:
     """``arrears ARGS --store URL`` in this process, without configuring this process's logging."""
-    monkeypatch.setattr(cli, "build_service", lambda store=None, **_: LedgerService(open_ledger(store)))
+    monkeypatch.setattr(
+        cli, "build_service", lambda store=None, **_: LedgerService(open_ledger(store))
+    )
 
     def run(*args: str) -> Ran:
         result = CliRunner().invoke(cli.main, [*args, "--store", store_url], catch_exceptions=False)
@@ -292,7 +344,9 @@ def history_json(run_cli: Callable[..., Ran], *args: str) -> dict[str, Any]:
     return data
 
 
-def test_cli_json_has_events_balance_after_and_state(story: Story, run_cli: Callable[..., Ran]) -> None:
+def test_cli_json_has_events_balance_after_and_state(
+    story: Story, run_cli: Callable[..., Ran]
+) -> None:
     """`history --json` parses, lists events[].balance_after and ends with the state."""
     data = history_json(run_cli, str(story.account_id))
     assert data["account_id"] == str(story.account_id) and data["as_of"] is None
@@ -304,7 +358,9 @@ def test_cli_json_has_events_balance_after_and_state(story: Story, run_cli: Call
     assert data["state"]["balance"]["credit"] == "2.50"
 
 
-def test_cli_accepts_id_reference_and_creditor_reference(story: Story, run_cli: Callable[..., Ran]) -> None:
+def test_cli_accepts_id_reference_and_creditor_reference(
+    story: Story, run_cli: Callable[..., Ran]
+) -> None:
     """ACCOUNT may be the account id, the creditor's reference, or CREDITOR/REFERENCE."""
     by_id = history_json(run_cli, str(story.account_id))
     assert history_json(run_cli, "ACC-0001") == by_id
@@ -341,11 +397,29 @@ def test_cli_text_shows_state_at_as_of(story: Story, run_cli: Callable[..., Ran]
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == [
-        "ver", "recorded", "at", "(UTC)", "event", "principal", "interest", "fees", "total", "details",
+        "ver",
+        "recorded",
+        "at",
+        "(UTC)",
+        "event",
+        "principal",
+        "interest",
+        "fees",
+        "total",
+        "details",
     ]
     rows = [line.split() for line in lines[1:9]]
     assert [r[0] for r in rows] == [str(v) for v in range(1, 9)]
-    assert rows[7][:8] == ["8", "2026-04-01", "09:30:00", "PaymentReceived", "512.50", "0.00", "0.00", "512.50"]
+    assert rows[7][:8] == [
+        "8",
+        "2026-04-01",
+        "09:30:00",
+        "PaymentReceived",
+        "512.50",
+        "0.00",
+        "0.00",
+        "512.50",
+    ]
     assert (
         "as of 2026-04-01T12:00:00+00:00: status active, balance 512.50 USD "
         "(principal 512.50, interest 0.00, fees 0.00), paid 700.00"
@@ -372,7 +446,9 @@ def test_cli_reference_shared_by_two_creditors_is_ambiguous(
     other = service.place_account(placement("ACC-0001", creditor="globex-retail"), debtor=JANE)
     result = run_cli("history", "ACC-0001")
     assert result.returncode == 2
-    assert result.stderr.startswith("error [invalid_input]: reference 'ACC-0001' is used by 2 creditors")
+    assert result.stderr.startswith(
+        "error [invalid_input]: reference 'ACC-0001' is used by 2 creditors"
+    )
     data = history_json(run_cli, "globex-retail/ACC-0001")
     assert data["account_id"] == str(other.id) and len(data["events"]) == 1
 
@@ -381,7 +457,16 @@ def test_installed_cli_prints_history(story: Story, store_url: str) -> None:
     """The installed `arrears history` entry point prints the same replay, exit 0."""
     env = {**os.environ, "ARREARS_LOG_LEVEL": "WARNING"}
     result = subprocess.run(
-        [ARREARS, "history", "acme-bank/ACC-0001", "--as-of", "2026-04-06T08:00:00Z", "--json", "--store", store_url],
+        [
+            ARREARS,
+            "history",
+            "acme-bank/ACC-0001",
+            "--as-of",
+            "2026-04-06T08:00:00Z",
+            "--json",
+            "--store",
+            store_url,
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -26,6 +26,7 @@ from uuid import UUID
 
 import pytest
 from click.testing import CliRunner
+from conftest import JANE, placement, usd
 
 import cli
 from ledger.application import open_ledger
@@ -43,7 +44,6 @@ from ledger.tamper.verify import (
     Problem,
     VerifyReport,
 )
-from conftest import JANE, placement, usd
 
 ARREARS = str(Path(sys.executable).with_name("arrears"))
 
@@ -80,7 +80,10 @@ def build_book(service: LedgerService, clock: MovableClock) -> Book:
         b,
         kind="settlement",
         total=usd("300.00"),
-        installments=[Installment(date(2026, 4, 1), usd("150.00")), Installment(date(2026, 5, 1), usd("150.00"))],
+        installments=[
+            Installment(date(2026, 4, 1), usd("150.00")),
+            Installment(date(2026, 5, 1), usd("150.00")),
+        ],
     )  # b v4
     service.post_payment(b, usd("150.00"), method="ach", external_reference="pay-b-2")  # b v5
     service.record_contact(c, channel="letter", direction="outbound", outcome="delivered")  # c v2
@@ -120,13 +123,17 @@ class Attacker:
             schema = parse_qs(parts.query)["schema"][0]
             with psycopg.connect(parts._replace(query="").geturl()) as conn:
                 conn.execute(f'SET search_path TO "{schema}"')
-                conn.execute("DROP TRIGGER IF EXISTS stored_events_no_update_delete ON stored_events")
+                conn.execute(
+                    "DROP TRIGGER IF EXISTS stored_events_no_update_delete ON stored_events"
+                )
                 conn.execute("DROP TRIGGER IF EXISTS stored_events_no_truncate ON stored_events")
                 yield conn
             return
         conn = sqlite3.connect(self.url.removeprefix("sqlite:///"))
         try:
-            triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
+            triggers = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            ).fetchall()
             for (name,) in triggers:
                 conn.execute(f'DROP TRIGGER "{name}"')
             yield conn
@@ -189,7 +196,13 @@ class Attacker:
             )
 
     def insert(
-        self, aid: UUID, version: int, topic: str, state: bytes, prev: bytes | None, digest: bytes | None
+        self,
+        aid: UUID,
+        version: int,
+        topic: str,
+        state: bytes,
+        prev: bytes | None,
+        digest: bytes | None,
     ) -> None:
         self.run(
             "INSERT INTO stored_events (originator_id, originator_version, topic, state, prev_hash, hash) "
@@ -250,7 +263,9 @@ class Ran:
 @pytest.fixture(autouse=True)
 def _cli_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process CLI runs open the store without configuring this process's logging."""
-    monkeypatch.setattr(cli, "build_service", lambda store=None, **_: LedgerService(open_ledger(store)))
+    monkeypatch.setattr(
+        cli, "build_service", lambda store=None, **_: LedgerService(open_ledger(store))
+    )
 
 
 def cli_run(*args: str) -> Ran:
@@ -288,7 +303,9 @@ def encode(service: LedgerService, value: dict[str, Any]) -> bytes:
 # ---------------------------------------------------------------- intact
 
 
-def test_intact_ledger_verifies_on_service_and_cli(service: LedgerService, book: Book, store_url: str) -> None:
+def test_intact_ledger_verifies_on_service_and_cli(
+    service: LedgerService, book: Book, store_url: str
+) -> None:
     """An untouched sealed ledger is intact: no problems, every event and the seal checked, exit 0."""
     report = service.verify()
     assert report.ok and report.problems == []
@@ -346,7 +363,9 @@ def test_edited_state_is_reported_modified(
     assert problems_of(report, MODIFIED)[0].stream_type == "account"
     installed = arrears("verify", "--store", store_url)
     assert installed.returncode == 1, installed.stdout + installed.stderr
-    assert f"MODIFIED: account {book.a} version 4: content does not match its hash" in installed.stdout
+    assert (
+        f"MODIFIED: account {book.a} version 4: content does not match its hash" in installed.stdout
+    )
     assert "verify: TAMPERED (1 problems)" in installed.stdout
     assert_cli_names(store_url, MODIFIED, book.a, 4)
     assert_cli_names(store_url, MODIFIED, book.a, 4, "--account", "acme-bank/ACC-0001")
@@ -403,7 +422,9 @@ def test_deleted_middle_event_is_reported_removed(
 
     report = service.verify()
     assert (REMOVED, str(book.a), 4) in found(report)
-    assert {(p.kind, p.version) for p in report.problems if p.stream_id == str(book.a)} == {(REMOVED, 4)}
+    assert {(p.kind, p.version) for p in report.problems if p.stream_id == str(book.a)} == {
+        (REMOVED, 4)
+    }
     assert SEAL_MISMATCH in {p.kind for p in report.problems}
     assert_cli_names(store_url, REMOVED, book.a, 4)
     assert_cli_names(store_url, REMOVED, book.a, 4, "--account", str(book.a))
@@ -435,7 +456,9 @@ def test_deleted_newest_events_are_each_named(
     for version in (4, 5, 6):
         attacker.delete(book.a, version)
     report = service.verify()
-    removed = sorted(p.version or 0 for p in problems_of(report, REMOVED) if p.stream_id == str(book.a))
+    removed = sorted(
+        p.version or 0 for p in problems_of(report, REMOVED) if p.stream_id == str(book.a)
+    )
     assert removed == [4, 5, 6]
     out = assert_cli_names(store_url, REMOVED, book.a, 4)
     assert f"{book.a} version 5" in out and f"{book.a} version 6" in out
@@ -567,7 +590,9 @@ def test_swapped_row_contents_are_reported_reordered(
 # ---------------------------------------------------------------- seals and outside digest
 
 
-def _rewrite_stream(service: LedgerService, attacker: Attacker, aid: UUID, edit: dict[int, dict[str, Any]]) -> None:
+def _rewrite_stream(
+    service: LedgerService, attacker: Attacker, aid: UUID, edit: dict[int, dict[str, Any]]
+) -> None:
     """Rewrite a stream's rows and recompute every hash so its own chain is consistent."""
     prev = GENESIS
     for version in attacker.versions(aid):
@@ -585,7 +610,9 @@ def test_consistently_rewritten_stream_is_caught_by_the_seal(
     service: LedgerService, book: Book, attacker: Attacker, store_url: str
 ) -> None:
     """A stream rewritten with a consistent chain passes its chain check but not the seal."""
-    _rewrite_stream(service, attacker, book.c, {3: {"amount": 50_00, "allocation": {"fees": 50_00}}})
+    _rewrite_stream(
+        service, attacker, book.c, {3: {"amount": 50_00, "allocation": {"fees": 50_00}}}
+    )
     report = service.verify()
     kinds = {p.kind for p in report.problems}
     assert SEAL_MISMATCH in kinds
@@ -603,7 +630,9 @@ def test_rewritten_stream_and_seal_log_is_caught_only_by_the_outside_digest(
     service: LedgerService, book: Book, attacker: Attacker, store_url: str
 ) -> None:
     """An attacker who also re-forges the seal log fools the seals, but not a digest kept outside."""
-    _rewrite_stream(service, attacker, book.c, {3: {"amount": 50_00, "allocation": {"fees": 50_00}}})
+    _rewrite_stream(
+        service, attacker, book.c, {3: {"amount": 50_00, "allocation": {"fees": 50_00}}}
+    )
     # Recompute the running digest and the heads exactly as record_seal does, then re-chain the log.
     from ledger.tamper.seal import advance
 
@@ -616,7 +645,9 @@ def test_rewritten_stream_and_seal_log_is_caught_only_by_the_outside_digest(
         assert row.hash is not None
         running = advance(running, row.position, row.hash)
         heads[str(row.originator_id)] = [row.version, row.hash.hex()]
-    _rewrite_stream(service, attacker, seal_log_id(), {2: {"digest": running.hex(), "heads": heads}})
+    _rewrite_stream(
+        service, attacker, seal_log_id(), {2: {"digest": running.hex(), "heads": heads}}
+    )
 
     fooled = service.verify()
     assert fooled.ok, fooled.problems  # chains and seals are all self-consistent now
@@ -649,7 +680,9 @@ def test_deleted_seal_log_is_caught_by_the_outside_digest(
 # ---------------------------------------------------------------- CLI seal / digest
 
 
-def test_cli_seal_prints_digest_that_verifies(service: LedgerService, book: Book, store_url: str) -> None:
+def test_cli_seal_prints_digest_that_verifies(
+    service: LedgerService, book: Book, store_url: str
+) -> None:
     """`arrears seal` prints POSITION:HEX; `verify --digest` with it exits 0, a wrong one exits 1."""
     service.post_payment(book.b, usd("10.00"), method="card", external_reference="pay-b-3")
     result = arrears("seal", "--store", store_url)
@@ -666,7 +699,11 @@ def test_cli_seal_prints_digest_that_verifies(service: LedgerService, book: Book
 
     ok = arrears("verify", "--store", store_url, "--digest", digest)
     assert ok.returncode == 0, ok.stdout
-    assert "INTACT" in ok.stdout and "outside digest checked" in ok.stdout and "2 seals checked" in ok.stdout
+    assert (
+        "INTACT" in ok.stdout
+        and "outside digest checked" in ok.stdout
+        and "2 seals checked" in ok.stdout
+    )
     # The earlier digest is a prefix of the ledger: it still verifies.
     assert cli_verify(store_url, "--digest", book.seal_digest).returncode == 0
     assert cli_verify(store_url, "--account", "ACC-0002", "--digest", digest).returncode == 0
@@ -734,14 +771,18 @@ def test_undecodable_seal_row_is_reported_even_when_rechained(
     """A seal event replaced by garbage (and the log re-chained around it) is still not intact."""
     garbage = b"\xc1 not a seal"  # 0xc1 is never valid msgpack
     topic, _, prev, _ = attacker.row(seal_log_id(), 2)
-    attacker.set_chain(seal_log_id(), 2, garbage, prev, event_hash(seal_log_id(), 2, topic, garbage, prev))
+    attacker.set_chain(
+        seal_log_id(), 2, garbage, prev, event_hash(seal_log_id(), 2, topic, garbage, prev)
+    )
 
     for report in (service.verify(), service.verify(account_id=book.a)):
         assert (MODIFIED, str(seal_log_id()), None) in found(report)
         assert "cannot be decoded" in problems_of(report, MODIFIED)[0].detail
     result = cli_verify(store_url, "--account", "ACC-0001")
     assert result.returncode == 1
-    assert f"MODIFIED: seal log {seal_log_id()}: the recorded seals cannot be decoded" in result.stdout
+    assert (
+        f"MODIFIED: seal log {seal_log_id()}: the recorded seals cannot be decoded" in result.stdout
+    )
     assert cli_verify(store_url, "--digest", book.seal_digest).returncode == 1
 
 

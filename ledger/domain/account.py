@@ -274,6 +274,7 @@ class Account(Aggregate):
 
         def apply(self, account: Account) -> None:
             account.forwarded_total += self.amount
+            account.forwarded_payments[self.payment_id] = self.amount
             if self.external_reference is not None:
                 account.payment_refs[self.external_reference] = self.payment_id
 
@@ -564,6 +565,7 @@ class Account(Aggregate):
         self.paid_total = 0
         self.waived_total = 0
         self.forwarded_total = 0
+        self.forwarded_payments: dict[str, int] = {}
         self.payments: dict[str, dict[str, Any]] = {}
         self.payment_refs: dict[str, str] = {}
         self.promises: dict[str, dict[str, Any]] = {}

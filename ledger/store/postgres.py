@@ -7,7 +7,8 @@ transaction, after the lock, so the chain cannot fork.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -214,8 +215,41 @@ class ArrearsPostgresFactory(PostgresFactory):
 
     def _created(self, recorder: _R) -> _R:
         if self.env_create_table():
-            recorder.create_table()
+            with self._schema_lock():
+                recorder.create_table()
         return recorder
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for a direct ``psycopg.connect`` like the pool's."""
+        configured = self.datastore.pool.kwargs
+        kwargs: dict[str, Any] = dict(configured) if isinstance(configured, dict) else {}
+        kwargs.pop("row_factory", None)
+        kwargs["connect_timeout"] = max(1, int(self.datastore.pool.timeout))
+        return kwargs
+
+    @contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        """One process at a time runs the ``CREATE ...`` statements on this schema.
+
+        Processes opening the store at once (server workers starting, two CLI
+        runs) otherwise collide: concurrent ``CREATE TYPE``/``CREATE TABLE IF NOT
+        EXISTS`` fail on the catalog's unique index, and two transactions that
+        each re-create the triggers deadlock.  A session advisory lock, on a
+        connection of its own (outside the pool), serialises them.
+        """
+        key = f"arrears-schema:{self.datastore.schema}"
+        conn: psycopg.Connection[Any] | None = None
+        try:
+            conn = psycopg.connect(**self._connect_kwargs(), autocommit=True)
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
+        except psycopg.Error as e:
+            if conn is not None:
+                conn.close()
+            raise OperationalError(str(e)) from e
+        try:
+            yield
+        finally:
+            conn.close()  # ends the session, and with it the lock
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         return self._created(
@@ -246,11 +280,9 @@ class ArrearsPostgresFactory(PostgresFactory):
         The pool only says it "couldn't get a connection after N sec"; one direct
         attempt tells the person what to fix.
         """
-        configured = self.datastore.pool.kwargs
-        kwargs: dict[str, Any] = dict(configured) if isinstance(configured, dict) else {}
-        kwargs.pop("row_factory", None)
+        kwargs = {**self._connect_kwargs(), "connect_timeout": _PROBE_TIMEOUT}
         try:
-            psycopg.connect(**kwargs, connect_timeout=_PROBE_TIMEOUT).close()
+            psycopg.connect(**kwargs).close()
         except psycopg.Error as e:
             lines = [line.strip() for line in str(e).splitlines() if line.strip()]
             return " ".join(lines) or type(e).__name__

@@ -236,18 +236,22 @@ def verify_ledger(
         streams: Iterable[list[ChainRow]] = [s for s in (rows, seal_log) if s]
     else:
         streams = _streams(reader.iter_rows("stream"))
-    by_stream: dict[str, list[Problem]] = {}
+    seen: set[str] = set()
+    by_stream: dict[str, list[Problem]] = {}  # only streams with problems
     split: set[str] = set()
     for rows in streams:
         oid = _norm(str(rows[0].originator_id))
         report.events_checked += len(rows)
-        if oid in by_stream:
+        if oid in seen:
             split.add(oid)  # the same id stored in two spellings: sorted apart, see below
             continue
+        seen.add(oid)
         report.streams_checked += 1
-        by_stream[oid] = list(checker.check(rows, required.get(oid, [])))
-    absent = _recheck_split_streams(reader, checker, split, required, by_stream) if split else set()
-    seen = set(by_stream) - absent
+        problems = list(checker.check(rows, required.get(oid, [])))
+        if problems:
+            by_stream[oid] = problems
+    if split:
+        seen -= _recheck_split_streams(reader, checker, split, required, by_stream)
     for problems in by_stream.values():
         report.problems.extend(problems)
     for oid, heads in required.items():
