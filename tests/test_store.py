@@ -244,9 +244,7 @@ def test_committed_event_is_visible_to_a_new_process(sqlite_url: str, clock: Mov
 
 
 def test_sqlite_write_lock_timeout_is_a_store_error(sqlite_url: str, clock: MovableClock) -> None:
-    """If another process holds the SQLite write lock past the timeout, the write fails as a
-    PersistenceError (what the CLI and server report in one line), records nothing, and the
-    next write after the lock is released succeeds."""
+    """A write blocked past the lock timeout fails as a PersistenceError, records nothing, and the next write succeeds."""
     ledger = open_ledger(sqlite_url, SQLITE_LOCK_TIMEOUT="1")
     try:
         service = LedgerService(ledger, clock)

@@ -7,7 +7,9 @@ chained recorders through Arrears' factories, so they run with everything that
 differs from the library: the hash-chain columns, ``BEGIN IMMEDIATE`` writes,
 ``synchronous=FULL``, the append-only triggers and the fixed table names.
 
-After every test the rows the suite wrote are checked to be correctly chained
+The inherited test methods are the library's own (its names, no docstrings of
+ours); each class docstring says which contract it runs.  No library test is
+overridden or skipped.  After every test the rows the suite wrote are checked to be correctly chained
 (each ``prev_hash`` is its predecessor's ``hash``, each ``hash`` is the
 SHA-256 of the stored bytes), so "passes the contract" also means "the chain
 survived every insert pattern the library exercises": batches, conflicts,
@@ -165,6 +167,8 @@ class SQLiteSetup(_ChainCheck, unittest.TestCase):
 class TestChainedSQLiteApplicationRecorder(
     SQLiteSetup, ApplicationRecorderTestCase[ChainedSQLiteApplicationRecorder]
 ):
+    """The library's application-recorder contract, on our chained SQLite recorder."""
+
     def create_recorder(self) -> ChainedSQLiteApplicationRecorder:
         recorder = self.factory.application_recorder()
         assert type(recorder) is ChainedSQLiteApplicationRecorder
@@ -199,10 +203,12 @@ class TestChainedSQLiteApplicationRecorder(
 class TestChainedSQLiteApplicationRecorderWithTextOriginatorID(
     WithTextOriginatorID, TestChainedSQLiteApplicationRecorder
 ):
-    pass
+    """The same, with text originator ids (ORIGINATOR_ID_TYPE=text)."""
 
 
 class TestChainedSQLiteProcessRecorder(SQLiteSetup, ProcessRecorderTestCase):
+    """The library's process-recorder contract (events + tracking in one transaction), on SQLite."""
+
     def create_recorder(self) -> ProcessRecorder:
         recorder = self.factory.process_recorder()
         assert type(recorder) is ChainedSQLiteProcessRecorder
@@ -212,10 +218,12 @@ class TestChainedSQLiteProcessRecorder(SQLiteSetup, ProcessRecorderTestCase):
 class TestChainedSQLiteProcessRecorderWithTextOriginatorID(
     WithTextOriginatorID, TestChainedSQLiteProcessRecorder
 ):
-    pass
+    """The same, with text originator ids (ORIGINATOR_ID_TYPE=text)."""
 
 
 class TestChainedSQLiteProcessRecorderAsTrackingRecorder(SQLiteSetup, TrackingRecorderTestCase):
+    """The library's tracking-recorder contract, on our SQLite process recorder."""
+
     def create_recorder(self) -> TrackingRecorder:
         return self._remember(self.factory.process_recorder())  # type: ignore[no-any-return]
 
@@ -223,6 +231,8 @@ class TestChainedSQLiteProcessRecorderAsTrackingRecorder(SQLiteSetup, TrackingRe
 class TestChainedSQLiteNonInterleavingNotificationIDs(
     SQLiteSetup, NonInterleavingNotificationIDsBaseCase
 ):
+    """Two concurrent batches get contiguous, non-interleaved notification ids (SQLite)."""
+
     def create_recorder(self) -> ChainedSQLiteApplicationRecorder:
         return self._remember(self.factory.application_recorder())  # type: ignore[no-any-return]
 
@@ -314,6 +324,8 @@ class PostgresSetup(_ChainCheck, unittest.TestCase):
 class TestChainedPostgresApplicationRecorder(
     PostgresSetup, ApplicationRecorderTestCase[ChainedPostgresApplicationRecorder]
 ):
+    """The library's application-recorder contract, on our chained PostgreSQL recorder."""
+
     def create_recorder(self) -> ChainedPostgresApplicationRecorder:
         recorder = self.factory.application_recorder()
         assert type(recorder) is ChainedPostgresApplicationRecorder
@@ -338,10 +350,12 @@ class TestChainedPostgresApplicationRecorder(
 class TestChainedPostgresApplicationRecorderWithTextOriginatorID(
     WithTextOriginatorID, TestChainedPostgresApplicationRecorder
 ):
-    pass
+    """The same, with text originator ids (ORIGINATOR_ID_TYPE=text)."""
 
 
 class TestChainedPostgresProcessRecorder(PostgresSetup, ProcessRecorderTestCase):
+    """The library's process-recorder contract (events + tracking in one transaction), on PostgreSQL."""
+
     def create_recorder(self) -> ProcessRecorder:
         recorder = self.factory.process_recorder()
         assert type(recorder) is ChainedPostgresProcessRecorder
@@ -351,10 +365,12 @@ class TestChainedPostgresProcessRecorder(PostgresSetup, ProcessRecorderTestCase)
 class TestChainedPostgresProcessRecorderWithTextOriginatorID(
     WithTextOriginatorID, TestChainedPostgresProcessRecorder
 ):
-    pass
+    """The same, with text originator ids (ORIGINATOR_ID_TYPE=text)."""
 
 
 class TestChainedPostgresProcessRecorderAsTrackingRecorder(PostgresSetup, TrackingRecorderTestCase):
+    """The library's tracking-recorder contract, on our PostgreSQL process recorder."""
+
     def create_recorder(self) -> TrackingRecorder:
         return self._remember(self.factory.process_recorder())  # type: ignore[no-any-return]
 
@@ -362,6 +378,8 @@ class TestChainedPostgresProcessRecorderAsTrackingRecorder(PostgresSetup, Tracki
 class TestChainedPostgresNonInterleavingNotificationIDs(
     PostgresSetup, NonInterleavingNotificationIDsBaseCase
 ):
+    """Two concurrent batches get contiguous, non-interleaved notification ids (PostgreSQL)."""
+
     def create_recorder(self) -> ChainedPostgresApplicationRecorder:
         return self._remember(self.factory.application_recorder())  # type: ignore[no-any-return]
 
