@@ -9,6 +9,8 @@ Every method either records all of its events or none of them.
 from __future__ import annotations
 
 import contextlib
+import random
+import time
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -90,7 +92,7 @@ class LedgerService:
     ledger: Ledger
     clock: Clock = field(default_factory=SystemClock)
     allocation_order: AllocationOrder = default_allocation_order
-    max_attempts: int = 8
+    max_attempts: int = 16
     new_id: Callable[[], str] = field(default=lambda: uuid4().hex)
     _locks: weakref.WeakValueDictionary[UUID, threading.RLock] = field(
         default_factory=weakref.WeakValueDictionary, init=False, repr=False
@@ -158,6 +160,9 @@ class LedgerService:
                 except IntegrityError:
                     self._forget(aggregate_id)
                     log.info("version_conflict_retry", aggregate_id=str(aggregate_id), attempt=attempt)
+                    # Full jitter: the writer that just won holds a warm cache and would
+                    # otherwise win every race; a random pause lets the loser through.
+                    time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
                     continue
                 except BaseException:
                     # The cached object may hold a half-applied command: drop it.

@@ -1,8 +1,8 @@
 """PostgreSQL recorders: the library's, plus the hash chain and append-only triggers.
 
-Inserts already run under the library's EXCLUSIVE table lock (so notification
-ids follow commit order); the predecessor hashes are read inside that same
-transaction, after the lock, so the chain cannot fork.
+Inserts run under the library's EXCLUSIVE table lock (so notification ids
+follow commit order), pipelined into a single round trip.  Predecessor hashes
+come from a per-process head cache, or one read when the cache misses.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import psycopg
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
+    InterfaceError,
     OperationalError,
     ProcessRecorder,
     ProgrammingError,
@@ -28,9 +29,10 @@ from eventsourcing.postgres import (
     PostgresRecorder,
     PostgresTrackingRecorder,
 )
-from eventsourcing.utils import resolve_topic
+from eventsourcing.utils import resolve_topic, retry
 from psycopg.sql import SQL, Identifier
 
+from ledger.store.heads import HeadCache
 from ledger.tamper.chain import GENESIS, event_hash
 
 _R = TypeVar("_R", bound=PostgresRecorder)
@@ -42,6 +44,8 @@ APPEND_ONLY_MESSAGE = "arrears: events are append-only; record a correction even
 class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        self.heads = HeadCache()
+        self._rendered: tuple[list[str], str, str] | None = None
         schema = Identifier(self.datastore.schema)
         table = Identifier(self.events_table_name)
         self.chained_type_name = f"arrears_chained_event_{self.datastore.originator_id_type}"
@@ -120,41 +124,95 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             oid_type=Identifier(self.datastore.originator_id_type),
         )
 
-    def _chained_rows(self, curs: Any, stored_events: Sequence[StoredEvent]) -> list[Any]:
+    def _render(self) -> None:
+        """Pre-render the per-write statements once: composing them cost more than sending them."""
+        if self._rendered is not None:
+            return
+        with self.datastore.get_connection() as conn:
+            lock = [
+                statement if isinstance(statement, str) else statement.as_string(conn)  # type: ignore[union-attr]
+                for statement in self.lock_table_statements
+            ]
+            notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(conn)
+            insert = self.insert_events_statement.as_string(conn)
+            heads = self.select_heads_statement.as_string(conn)
+        self._rendered = ([*lock, notify], insert, heads)
+
+    def _chained_rows(
+        self, stored_events: Sequence[StoredEvent]
+    ) -> tuple[list[Any], list[tuple[object, int, bytes]]]:
+        """Chain the batch; predecessors come from the head cache or one read.
+
+        The read may run before the write transaction: the row before the first new
+        version of a stream is already committed and immutable (a stale guess can
+        only lose the primary-key race, never fork the chain).
+        """
+        assert self._rendered is not None
         firsts: dict[UUID | str, int] = {}
         for s in stored_events:
             if s.originator_id not in firsts or s.originator_version < firsts[s.originator_id]:
                 firsts[s.originator_id] = s.originator_version
-        with curs.connection.cursor() as lookup:
-            lookup.execute(
-                self.select_heads_statement,
-                (list(firsts), list(firsts.values())),
-                prepare=True,
-            )
-            stored_heads = {row["originator_id"]: bytes(row["hash"] or GENESIS) for row in lookup}
-        heads: dict[UUID | str, bytes] = {}
+        known: dict[UUID | str, bytes] = {}
+        missing: dict[UUID | str, int] = {}
+        for oid, version in firsts.items():
+            cached = GENESIS if version == 1 else self.heads.prev_hash(oid, version)
+            if cached is None:
+                missing[oid] = version
+            else:
+                known[oid] = cached
+        if missing:
+            with self.datastore.get_connection() as conn, conn.cursor() as lookup:
+                lookup.execute(
+                    self._rendered[2], (list(missing), list(missing.values())), prepare=True
+                )
+                for row in lookup.fetchall():
+                    known[row["originator_id"]] = bytes(row["hash"] or GENESIS)
         try:
             make = self.datastore.psycopg_python_types[self.chained_type_name]
         except KeyError:
             msg = f"Composite type '{self.chained_type_name}' not found"
             raise ProgrammingError(msg) from None
-        rows = []
+        digests: dict[tuple[UUID | str, int], Any] = {}
+        heads: dict[UUID | str, bytes] = {}
         for s in sorted(stored_events, key=lambda e: e.originator_version):
-            prev = heads.get(s.originator_id) or stored_heads.get(s.originator_id, GENESIS)
+            prev = heads.get(s.originator_id) or known.get(s.originator_id, GENESIS)
             digest = event_hash(s.originator_id, s.originator_version, s.topic, s.state, prev)
             heads[s.originator_id] = digest
-            rows.append(make(s.originator_id, s.originator_version, s.topic, s.state, prev, digest))
-        order = {(s.originator_id, s.originator_version): i for i, s in enumerate(stored_events)}
-        rows.sort(key=lambda r: order[(r.originator_id, r.originator_version)])
-        return rows
+            digests[(s.originator_id, s.originator_version)] = make(
+                s.originator_id, s.originator_version, s.topic, s.state, prev, digest
+            )
+        rows = [digests[(s.originator_id, s.originator_version)] for s in stored_events]
+        return rows, [(r.originator_id, r.originator_version, r.hash) for r in rows]
 
-    def _insert_stored_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        self._lock_table(curs)
-        self._notify_channel(curs)
-        rows = self._chained_rows(curs, stored_events)
-        curs.execute(self.insert_events_statement, (rows,))
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """One round trip: lock, notify, insert and commit are pipelined together.
+
+        The library's version syncs after the insert and again at commit; a unique
+        violation is reported at commit just the same (as an IntegrityError).
+        """
+        self._render()
+        assert self._rendered is not None
+        statements, insert, _ = self._rendered
+        rows, heads = self._chained_rows(stored_events) if stored_events else ([], [])
+        ids: Sequence[int] | None = None
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor() as curs,
+            conn.cursor() as insert_cursor,
+        ):
+            with conn.pipeline(), conn.transaction():
+                self._insert_events(curs, stored_events, **kwargs)
+                if rows:
+                    for statement in statements:
+                        curs.execute(statement, prepare=True)
+                    insert_cursor.execute(insert, (rows,), prepare=True)
+            if rows:
+                ids = [row["notification_id"] for row in insert_cursor.fetchall()]
+        self.heads.committed(heads)
+        return ids
 
 
 class ChainedPostgresProcessRecorder(PostgresProcessRecorder, ChainedPostgresApplicationRecorder):

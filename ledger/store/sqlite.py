@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -34,6 +35,7 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import resolve_topic
 
+from ledger.store.heads import HeadCache
 from ledger.tamper.chain import GENESIS, event_hash
 
 APPEND_ONLY_MESSAGE = "arrears: events are append-only; record a correction event instead"
@@ -67,6 +69,8 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
+        self.heads = HeadCache()
+        self._batch = threading.local()
         table = self.events_table_name
         self.insert_events_statement = (
             f"INSERT INTO {table} (originator_id, originator_version, topic, state, "
@@ -81,13 +85,18 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         table = self.events_table_name
         return [
             f"CREATE TABLE IF NOT EXISTS {table} ("
+            # The library uses the rowid as the notification id.  Declared as an
+            # explicit INTEGER PRIMARY KEY (keeping the name, which the library's
+            # queries read back), VACUUM can never renumber it: seals and read-model
+            # trackers depend on positions staying put.
+            "rowid INTEGER PRIMARY KEY, "
             "originator_id TEXT, "
             "originator_version INTEGER, "
             "topic TEXT, "
             "state BLOB, "
             "prev_hash BLOB, "
             "hash BLOB, "
-            "PRIMARY KEY (originator_id, originator_version))",
+            "UNIQUE (originator_id, originator_version))",
             f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} "
             f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END",
             f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} "
@@ -97,11 +106,14 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        self._batch.heads = []
         with (
             self.datastore.get_connection(commit=True) as connection,
             _ImmediateTransaction(connection, commit=True) as cursor,
         ):
-            return self._insert_events(cursor, stored_events, **kwargs)
+            ids = self._insert_events(cursor, stored_events, **kwargs)
+        self.heads.committed(self._batch.heads)
+        return ids
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
@@ -114,7 +126,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         heads: dict[str, bytes] = {}
         for s in sorted(stored_events, key=lambda e: e.originator_version):
             oid = self._oid_text(s.originator_id)
-            prev = heads.get(oid)
+            prev = heads.get(oid) or self.heads.prev_hash(oid, s.originator_version)
             if prev is None:
                 c.execute(self.select_prev_hash_statement, (oid, s.originator_version))
                 row = c.fetchone()
@@ -122,6 +134,7 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             digest = event_hash(s.originator_id, s.originator_version, s.topic, s.state, prev)
             heads[oid] = digest
             digests[(oid, s.originator_version)] = (prev, digest)
+        self._batch.heads = [(oid, v, d) for (oid, v), (_, d) in digests.items()]
         returning = []
         for s in stored_events:
             oid = self._oid_text(s.originator_id)
