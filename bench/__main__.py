@@ -108,7 +108,9 @@ def raw_scan(url: str) -> int:
     events = 0
     if url.startswith("sqlite"):
         conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        for (state,) in conn.execute("SELECT state FROM stored_events ORDER BY originator_id, originator_version"):
+        for (state,) in conn.execute(
+            "SELECT state FROM stored_events ORDER BY originator_id, originator_version"
+        ):
             unpack(state, raw=False, strict_map_key=False)
             events += 1
         conn.close()
@@ -119,14 +121,18 @@ def raw_scan(url: str) -> int:
     schema = query.partition("schema=")[2] or "public"
     with psycopg.connect(base) as conn, conn.cursor(name="scan") as cur:
         cur.itersize = 5000
-        cur.execute(f'SELECT state FROM "{schema}".stored_events ORDER BY originator_id, originator_version')
+        cur.execute(
+            f'SELECT state FROM "{schema}".stored_events ORDER BY originator_id, originator_version'
+        )
         for (state,) in cur:
             unpack(state, raw=False, strict_map_key=False)
             events += 1
     return events
 
 
-def run_backend(name: str, url: str, workdir: Path, accounts: int, payments: int) -> dict[str, float]:
+def run_backend(
+    name: str, url: str, workdir: Path, accounts: int, payments: int
+) -> dict[str, float]:
     ledger = open_ledger(url)
     clock = MovableClock(datetime(2026, 1, 5, 9, tzinfo=UTC), tick=timedelta(milliseconds=1))
     service = LedgerService(ledger, clock)
@@ -159,9 +165,15 @@ def run_backend(name: str, url: str, workdir: Path, accounts: int, payments: int
     verified, verify_secs = timed(run_verify)
     ours_c = rate(verified, verify_secs)
 
-    print(f"(a) commands/s   arrears {ours_a:10.0f}   raw durable commits {raw_a:10.0f}   ratio {ours_a / raw_a:5.2f}")
-    print(f"(b) replay ev/s  arrears {ours_b:10.0f}   raw scan+unpack     {raw_b:10.0f}   ratio {ours_b / raw_b:5.2f}   ({replay_events} events)")
-    print(f"(c) verify ev/s  arrears {ours_c:10.0f}   raw scan+unpack     {raw_b:10.0f}   ratio {ours_c / raw_b:5.2f}   (intact: {report['ok']})")
+    print(
+        f"(a) commands/s   arrears {ours_a:10.0f}   raw durable commits {raw_a:10.0f}   ratio {ours_a / raw_a:5.2f}"
+    )
+    print(
+        f"(b) replay ev/s  arrears {ours_b:10.0f}   raw scan+unpack     {raw_b:10.0f}   ratio {ours_b / raw_b:5.2f}   ({replay_events} events)"
+    )
+    print(
+        f"(c) verify ev/s  arrears {ours_c:10.0f}   raw scan+unpack     {raw_b:10.0f}   ratio {ours_c / raw_b:5.2f}   (intact: {report['ok']})"
+    )
     ledger.close()
     return {"a": ours_a / raw_a, "b": ours_b / raw_b, "c": ours_c / raw_b}
 

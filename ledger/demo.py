@@ -38,8 +38,33 @@ AGENCIES = ["Apex Recovery", "Blue Ridge Collections", "Harbor Receivables"]
 LAW_FIRMS = ["Keller & Stone LLP", "Marsh Legal Group"]
 BUYERS = ["Summit Debt Holdings", "Granite Portfolio Partners"]
 AGENTS = [f"agent-{n:02d}" for n in range(1, 13)]
-FIRST = ["Alex", "Maria", "Wei", "Priya", "John", "Fatima", "Liam", "Sofia", "Chen", "Olu", "Emma", "Raj"]
-LAST = ["Walker", "Garcia", "Zhang", "Patel", "Smith", "Khan", "Murphy", "Rossi", "Li", "Adeyemi", "Brown"]
+FIRST = [
+    "Alex",
+    "Maria",
+    "Wei",
+    "Priya",
+    "John",
+    "Fatima",
+    "Liam",
+    "Sofia",
+    "Chen",
+    "Olu",
+    "Emma",
+    "Raj",
+]
+LAST = [
+    "Walker",
+    "Garcia",
+    "Zhang",
+    "Patel",
+    "Smith",
+    "Khan",
+    "Murphy",
+    "Rossi",
+    "Li",
+    "Adeyemi",
+    "Brown",
+]
 STORIES = [
     ("payer", 14),
     ("promise_breaker", 12),
@@ -92,7 +117,9 @@ class _Story:
         self.aid = derive_account_id(creditor, self.reference)
         scale = 100 if currency != "CNY" else 700
         principal = rng.randint(150, 9000) * scale
-        self.balance = principal + rng.randint(0, 90) * scale // 2 + rng.choice([0, 2500, 3500, 5000])
+        self.balance = (
+            principal + rng.randint(0, 90) * scale // 2 + rng.choice([0, 2500, 3500, 5000])
+        )
         self.start = DEMO_START + timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 480))
         charge_off = self.start.date() - timedelta(days=rng.randint(20, 1400))
         interest = self.balance - principal
@@ -105,7 +132,9 @@ class _Story:
             interest=Money(interest - fees, currency),
             fees=Money(fees, currency),
             itemization_date=charge_off,
-            itemization_kind=rng.choice(["charge_off", "charge_off", "last_statement", "last_payment"]),
+            itemization_kind=rng.choice(
+                ["charge_off", "charge_off", "last_statement", "last_payment"]
+            ),
             original_creditor=original,
             charge_off_date=charge_off,
             last_payment_date=charge_off - timedelta(days=rng.randint(30, 200)),
@@ -116,7 +145,13 @@ class _Story:
             name=name,
             phones=[f"+1 555 {rng.randint(200, 999)} {rng.randint(1000, 9999)}"],
             emails=[f"{name.lower().replace(' ', '.')}{index}@example.net"],
-            addresses=[{"line1": f"{rng.randint(1, 999)} Main Street", "city": "Springfield", "country": jurisdiction[:2]}],
+            addresses=[
+                {
+                    "line1": f"{rng.randint(1, 999)} Main Street",
+                    "city": "Springfield",
+                    "country": jurisdiction[:2],
+                }
+            ],
             time_zone=tz,
             jurisdiction=jurisdiction,
         )
@@ -139,10 +174,18 @@ class _Story:
         day = first_day
         for n in range(attempts):
             last = n == attempts - 1
-            outcome = "right_party_contact" if (reach and last) else self.rng.choice(
-                ["no_answer", "left_message", "busy", "no_answer", "wrong_number"]
+            outcome = (
+                "right_party_contact"
+                if (reach and last)
+                else self.rng.choice(
+                    ["no_answer", "left_message", "busy", "no_answer", "wrong_number"]
+                )
             )
-            channel = "phone" if outcome != "no_answer" or n % 3 else self.rng.choice(["sms", "email", "letter"])
+            channel = (
+                "phone"
+                if outcome != "no_answer" or n % 3
+                else self.rng.choice(["sms", "email", "letter"])
+            )
             if channel in ("sms", "email", "letter"):
                 outcome = "delivered"
             agent = self.rng.choice(AGENTS)
@@ -150,7 +193,9 @@ class _Story:
             day += self.rng.randint(1, 3)
         return day
 
-    def _contact_step(self, channel: str, outcome: str, agent: str) -> Callable[[LedgerService], Any]:
+    def _contact_step(
+        self, channel: str, outcome: str, agent: str
+    ) -> Callable[[LedgerService], Any]:
         def step(s: LedgerService) -> Any:
             return s.record_contact(
                 self.aid, channel=channel, direction="outbound", outcome=outcome, agent=agent
@@ -162,7 +207,9 @@ class _Story:
         ref = f"demo-{self.index}-{self.seq}-{minor}"
         self.add(
             day,
-            lambda s: s.post_payment(self.aid, self.money(minor), method=method, external_reference=ref),
+            lambda s: s.post_payment(
+                self.aid, self.money(minor), method=method, external_reference=ref
+            ),
         )
 
     def build(self, story: str) -> list[Step]:
@@ -171,7 +218,12 @@ class _Story:
         if rng.random() < 0.3:
             self.add(1, lambda s: s.give_consent(self.aid, "email", "signed e-sign consent form"))
         if rng.random() < 0.25:
-            self.add(30, lambda s: s.accrue_interest(self.aid, self.money(max(1, self.balance // 100)), rate_basis_points=1200))
+            self.add(
+                30,
+                lambda s: s.accrue_interest(
+                    self.aid, self.money(max(1, self.balance // 100)), rate_basis_points=1200
+                ),
+            )
         getattr(self, f"_{story}")()
         return self.steps
 
@@ -198,13 +250,21 @@ class _Story:
         amounts = [base] * count
         amounts[-1] += total - base * count
         first = (self.start + timedelta(days=day + 7)).date()
-        return [Installment(first + timedelta(days=30 * i), self.money(a)) for i, a in enumerate(amounts)]
+        return [
+            Installment(first + timedelta(days=30 * i), self.money(a))
+            for i, a in enumerate(amounts)
+        ]
 
     def _plan(self) -> None:
         day = self.contacts(3, self.rng.randint(1, 3), reach=True)
         count = self.rng.randint(3, 6)
         schedule = self._schedule(day, self.balance, count)
-        self.add(day, lambda s: s.agree_plan(self.aid, kind="installment", total=self.money(self.balance), installments=schedule))
+        self.add(
+            day,
+            lambda s: s.agree_plan(
+                self.aid, kind="installment", total=self.money(self.balance), installments=schedule
+            ),
+        )
         for i, inst in enumerate(schedule[:2]):
             self.pay(day + 7 + 30 * i, inst.amount.minor)
         if self.rng.random() < 0.5:
@@ -224,11 +284,18 @@ class _Story:
     def _plan_default(self) -> None:
         day = self.contacts(3, 2, reach=True)
         schedule = self._schedule(day, self.balance, 4)
-        self.add(day, lambda s: s.agree_plan(self.aid, kind="installment", total=self.money(self.balance), installments=schedule))
+        self.add(
+            day,
+            lambda s: s.agree_plan(
+                self.aid, kind="installment", total=self.money(self.balance), installments=schedule
+            ),
+        )
         self.pay(day + 7, schedule[0].amount.minor)
         for inst in schedule[1:3]:
             self.add((inst.due_date - self.start.date()).days + 5, self._miss_step(inst.due_date))
-        self.add((schedule[2].due_date - self.start.date()).days + 6, lambda s: s.default_plan(self.aid))
+        self.add(
+            (schedule[2].due_date - self.start.date()).days + 6, lambda s: s.default_plan(self.aid)
+        )
 
     def _miss_step(self, due: date) -> Callable[[LedgerService], Any]:
         return lambda s: s.miss_installment(self.aid, due)
@@ -237,25 +304,42 @@ class _Story:
         day = self.contacts(2, 2, reach=True)
         total = self.balance * self.rng.choice([50, 60, 70]) // 100
         schedule = self._schedule(day, total, 2)
-        self.add(day, lambda s: s.agree_plan(self.aid, kind="settlement", total=self.money(total), installments=schedule))
+        self.add(
+            day,
+            lambda s: s.agree_plan(
+                self.aid, kind="settlement", total=self.money(total), installments=schedule
+            ),
+        )
         for inst in schedule:
             self.pay((inst.due_date - self.start.date()).days - 1, inst.amount.minor, "card")
         end = (schedule[-1].due_date - self.start.date()).days + 1
         self.add(end, lambda s: s.complete_plan(self.aid))
-        self.add(end, lambda s: s.waive(self.aid, kind="settlement", reason="settlement paid in full"))
+        self.add(
+            end, lambda s: s.waive(self.aid, kind="settlement", reason="settlement paid in full")
+        )
         self.add(end, lambda s: s.close(self.aid, "settled"))
 
     def _nsf(self) -> None:
         day = self.contacts(2, 2, reach=True)
         amount = max(1, self.balance // 3)
         ref = f"demo-nsf-{self.index}"
-        self.add(day, lambda s: s.post_payment(self.aid, self.money(amount), method="check", external_reference=ref))
+        self.add(
+            day,
+            lambda s: s.post_payment(
+                self.aid, self.money(amount), method="check", external_reference=ref
+            ),
+        )
 
         def reverse(s: LedgerService) -> None:
             account = s.get_account(self.aid)
             payment_id = account.find_payment_by_reference(ref)
             assert payment_id is not None
-            s.reverse_payment(self.aid, payment_id, kind=self.rng.choice(["nsf", "chargeback"]), reason="returned by bank")
+            s.reverse_payment(
+                self.aid,
+                payment_id,
+                kind=self.rng.choice(["nsf", "chargeback"]),
+                reason="returned by bank",
+            )
 
         self.add(day + 6, reverse)
         self.contacts(day + 8, 2, reach=False)
@@ -265,10 +349,15 @@ class _Story:
         holder: dict[str, str] = {}
 
         def raise_it(s: LedgerService) -> None:
-            holder["id"] = s.raise_dispute(self.aid, "debtor does not recognise the debt", within_validation_period=True)[1]
+            holder["id"] = s.raise_dispute(
+                self.aid, "debtor does not recognise the debt", within_validation_period=True
+            )[1]
 
         self.add(day, raise_it)
-        self.add(day + 12, lambda s: s.provide_verification(self.aid, holder["id"], "mailed copy of statement"))
+        self.add(
+            day + 12,
+            lambda s: s.provide_verification(self.aid, holder["id"], "mailed copy of statement"),
+        )
         outcome = self.rng.choice(["rejected", "upheld", "corrected"])
         self.add(day + 25, lambda s: s.resolve_dispute(self.aid, holder["id"], outcome))
         if outcome == "upheld":
@@ -279,10 +368,17 @@ class _Story:
         holder: dict[str, str] = {}
 
         def receive(s: LedgerService) -> None:
-            holder["id"] = s.receive_complaint(self.aid, channel="email", category="too many calls")[1]
+            holder["id"] = s.receive_complaint(
+                self.aid, channel="email", category="too many calls"
+            )[1]
 
         self.add(day, receive)
-        self.add(day + 9, lambda s: s.resolve_complaint(self.aid, holder["id"], "apology and call frequency reduced"))
+        self.add(
+            day + 9,
+            lambda s: s.resolve_complaint(
+                self.aid, holder["id"], "apology and call frequency reduced"
+            ),
+        )
 
     def _cease(self) -> None:
         day = self.contacts(2, 2, reach=True)
@@ -290,7 +386,12 @@ class _Story:
 
     def _agency(self) -> None:
         agency = self.rng.choice(AGENCIES)
-        self.add(3, lambda s: s.place_with_agency(self.aid, agency=agency, commission_basis_points=self.rng.choice([1800, 2500, 3000])))
+        self.add(
+            3,
+            lambda s: s.place_with_agency(
+                self.aid, agency=agency, commission_basis_points=self.rng.choice([1800, 2500, 3000])
+            ),
+        )
         self.contacts(5, 3, reach=True)
         self.pay(20, max(1, self.balance // 5))
         self.add(90, lambda s: s.recall_from_agency(self.aid, "placement period ended"))
@@ -299,13 +400,21 @@ class _Story:
         self.contacts(2, 4, reach=False)
         firm = self.rng.choice(LAW_FIRMS)
         self.add(20, lambda s: s.refer_to_law_firm(self.aid, firm))
-        self.add(35, lambda s: s.change_legal_status(self.aid, "suit_filed", court_reference=f"CV-{self.index:05d}"))
+        self.add(
+            35,
+            lambda s: s.change_legal_status(
+                self.aid, "suit_filed", court_reference=f"CV-{self.index:05d}"
+            ),
+        )
         self.add(50, lambda s: s.change_legal_status(self.aid, "served"))
         judgment = self.balance + 15000
         self.add(
             90,
             lambda s: s.change_legal_status(
-                self.aid, "judgment", judgment_amount=self.money(judgment), judgment_date=(self.start + timedelta(days=89)).date()
+                self.aid,
+                "judgment",
+                judgment_amount=self.money(judgment),
+                judgment_date=(self.start + timedelta(days=89)).date(),
             ),
         )
         self.add(100, lambda s: s.change_legal_status(self.aid, "garnishment"))
@@ -315,8 +424,18 @@ class _Story:
         self.contacts(2, 3, reach=False)
         buyer = self.rng.choice(BUYERS)
         price = max(1, self.balance * self.rng.choice([4, 6, 8]) // 100)
-        self.add(60, lambda s: s.sell(self.aid, buyer=buyer, price=self.money(price), portfolio_reference="PF-2026-Q1"))
-        self.add(61, lambda s: s.add_note(self.aid, "account transferred to buyer; notice of assignment sent"))
+        self.add(
+            60,
+            lambda s: s.sell(
+                self.aid, buyer=buyer, price=self.money(price), portfolio_reference="PF-2026-Q1"
+            ),
+        )
+        self.add(
+            61,
+            lambda s: s.add_note(
+                self.aid, "account transferred to buyer; notice of assignment sent"
+            ),
+        )
 
     def _paid_in_full(self) -> None:
         day = self.contacts(2, 2, reach=True)
@@ -327,7 +446,15 @@ class _Story:
         self.contacts(2, 2, reach=True)
         kind = self.rng.choice(["bankruptcy", "deceased", "attorney"])
         if kind == "bankruptcy":
-            self.add(9, lambda s: s.notify_bankruptcy(self.aid, chapter="7", case_number=f"BK-{self.index}", filed_on=self.start.date()))
+            self.add(
+                9,
+                lambda s: s.notify_bankruptcy(
+                    self.aid,
+                    chapter="7",
+                    case_number=f"BK-{self.index}",
+                    filed_on=self.start.date(),
+                ),
+            )
         elif kind == "deceased":
             self.add(9, lambda s: s.notify_deceased(self.aid))
         else:

@@ -76,7 +76,7 @@ class Money:
         digits = exponent(currency)
         if not isinstance(text, str):
             raise InvalidAmount(
-                f"amount must be a decimal string such as \"12.50\", got {type(text).__name__}",
+                f'amount must be a decimal string such as "12.50", got {type(text).__name__}',
                 value=repr(text),
             )
         stripped = text.strip()

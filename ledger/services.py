@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import random
-import time
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,7 +148,9 @@ class LedgerService:
             with contextlib.suppress(KeyError):
                 cache.get(aggregate_id, evict=True)
 
-    def _change(self, aggregate_id: UUID, load: Callable[[UUID], Any], command: Callable[[Any], T]) -> T:
+    def _change(
+        self, aggregate_id: UUID, load: Callable[[UUID], Any], command: Callable[[Any], T]
+    ) -> T:
         """Run ``command`` on fresh state and save; on a version conflict, start again."""
         with self._lock_for(aggregate_id):
             for attempt in range(1, self.max_attempts + 1):
@@ -159,7 +161,9 @@ class LedgerService:
                         self.ledger.save(aggregate)
                 except IntegrityError:
                     self._forget(aggregate_id)
-                    log.info("version_conflict_retry", aggregate_id=str(aggregate_id), attempt=attempt)
+                    log.info(
+                        "version_conflict_retry", aggregate_id=str(aggregate_id), attempt=attempt
+                    )
                     # Full jitter: the writer that just won holds a warm cache and would
                     # otherwise win every race; a random pause lets the loser through.
                     time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
@@ -247,7 +251,9 @@ class LedgerService:
         existing_id = derive_account_id(placement.creditor, placement.reference)
         self._refuse_existing(existing_id)
         if (debtor is None) == (debtor_id is None):
-            raise errors.ValidationError("give either the debtor's details or a debtor_id", field="debtor")
+            raise errors.ValidationError(
+                "give either the debtor's details or a debtor_id", field="debtor"
+            )
         new_debtor = self._new_debtor(debtor, None) if debtor is not None else None
         if debtor_id is not None:
             self.get_debtor(debtor_id)
@@ -319,7 +325,9 @@ class LedgerService:
         found: list[tuple[UUID, str]] = []
         start = 1
         while True:
-            batch = self.ledger.recorder.select_notifications(start=start, limit=1000, topics=[topic])
+            batch = self.ledger.recorder.select_notifications(
+                start=start, limit=1000, topics=[topic]
+            )
             for n in batch:
                 state = self.ledger.mapper.transcoder.decode(n.state)
                 found.append((UUID(str(n.originator_id)), state["reference"]))
@@ -358,7 +366,9 @@ class LedgerService:
         at = self._now()
         return self._account(
             account_id,
-            lambda a: a.assess_fee(at=at, amount=amount.minor, currency=amount.currency, fee_type=fee_type),
+            lambda a: a.assess_fee(
+                at=at, amount=amount.minor, currency=amount.currency, fee_type=fee_type
+            ),
         )
 
     def adjust_balance(
@@ -417,7 +427,9 @@ class LedgerService:
                             f"with a different amount",
                             payment_id=existing,
                         )
-                    return PaymentResult(account, existing, created=False, forwarded=original is None)
+                    return PaymentResult(
+                        account, existing, created=False, forwarded=original is None
+                    )
             account.receive_payment(
                 at=at,
                 payment_id=payment_id,
@@ -441,10 +453,13 @@ class LedgerService:
         )
         return result
 
-    def reverse_payment(self, account_id: UUID, payment_id: str, *, kind: str, reason: str) -> Account:
+    def reverse_payment(
+        self, account_id: UUID, payment_id: str, *, kind: str, reason: str
+    ) -> Account:
         at = self._now()
         return self._account(
-            account_id, lambda a: a.reverse_payment(at=at, payment_id=payment_id, kind=kind, reason=reason)
+            account_id,
+            lambda a: a.reverse_payment(at=at, payment_id=payment_id, kind=kind, reason=reason),
         )
 
     def waive(
@@ -462,7 +477,8 @@ class LedgerService:
             currencies = {m.currency for m in (amounts or {}).values()} or {account.currency}
             if currencies != {account.currency}:
                 raise errors.CurrencyMismatch(
-                    f"account is in {account.currency}, waiver is in {', '.join(sorted(currencies))}",
+                    f"account is in {account.currency}, "
+                    f"waiver is in {', '.join(sorted(currencies))}",
                     expected=account.currency,
                     got=",".join(sorted(currencies)),
                 )
@@ -524,7 +540,9 @@ class LedgerService:
         at = self._now()
         return self._account(account_id, lambda a: a.break_promise(at=at, promise_id=promise_id))
 
-    def cancel_promise(self, account_id: UUID, reason: str, promise_id: str | None = None) -> Account:
+    def cancel_promise(
+        self, account_id: UUID, reason: str, promise_id: str | None = None
+    ) -> Account:
         at = self._now()
         return self._account(
             account_id, lambda a: a.cancel_promise(at=at, reason=reason, promise_id=promise_id)
@@ -568,7 +586,11 @@ class LedgerService:
         return self._account(
             account_id,
             lambda a: a.amend_plan(
-                at=at, total=total.minor, currency=total.currency, installments=schedule, reason=reason
+                at=at,
+                total=total.minor,
+                currency=total.currency,
+                installments=schedule,
+                reason=reason,
             ),
         )
 
@@ -590,13 +612,18 @@ class LedgerService:
 
     # ------------------------------------------------ disputes & compliance
 
-    def raise_dispute(self, account_id: UUID, reason: str, *, within_validation_period: bool) -> tuple[Account, str]:
+    def raise_dispute(
+        self, account_id: UUID, reason: str, *, within_validation_period: bool
+    ) -> tuple[Account, str]:
         at = self._now()
         dispute_id = self.new_id()
         account = self._account(
             account_id,
             lambda a: a.raise_dispute(
-                at=at, dispute_id=dispute_id, reason=reason, within_validation_period=within_validation_period
+                at=at,
+                dispute_id=dispute_id,
+                reason=reason,
+                within_validation_period=within_validation_period,
             ),
         )
         return account, dispute_id
@@ -604,58 +631,82 @@ class LedgerService:
     def provide_verification(self, account_id: UUID, dispute_id: str, method: str) -> Account:
         at = self._now()
         return self._account(
-            account_id, lambda a: a.provide_verification(at=at, dispute_id=dispute_id, method=method)
+            account_id,
+            lambda a: a.provide_verification(at=at, dispute_id=dispute_id, method=method),
         )
 
-    def resolve_dispute(self, account_id: UUID, dispute_id: str, outcome: str, note: str = "") -> Account:
+    def resolve_dispute(
+        self, account_id: UUID, dispute_id: str, outcome: str, note: str = ""
+    ) -> Account:
         at = self._now()
         return self._account(
-            account_id, lambda a: a.resolve_dispute(at=at, dispute_id=dispute_id, outcome=outcome, note=note)
+            account_id,
+            lambda a: a.resolve_dispute(at=at, dispute_id=dispute_id, outcome=outcome, note=note),
         )
 
-    def receive_complaint(self, account_id: UUID, *, channel: str, category: str) -> tuple[Account, str]:
+    def receive_complaint(
+        self, account_id: UUID, *, channel: str, category: str
+    ) -> tuple[Account, str]:
         at = self._now()
         complaint_id = self.new_id()
         account = self._account(
             account_id,
-            lambda a: a.receive_complaint(at=at, complaint_id=complaint_id, channel=channel, category=category),
+            lambda a: a.receive_complaint(
+                at=at, complaint_id=complaint_id, channel=channel, category=category
+            ),
         )
         return account, complaint_id
 
     def resolve_complaint(self, account_id: UUID, complaint_id: str, outcome: str) -> Account:
         at = self._now()
         return self._account(
-            account_id, lambda a: a.resolve_complaint(at=at, complaint_id=complaint_id, outcome=outcome)
+            account_id,
+            lambda a: a.resolve_complaint(at=at, complaint_id=complaint_id, outcome=outcome),
         )
 
     def receive_cease(self, account_id: UUID, received_via: str) -> Account:
         at = self._now()
-        return self._account(account_id, lambda a: a.receive_cease(at=at, received_via=received_via))
+        return self._account(
+            account_id, lambda a: a.receive_cease(at=at, received_via=received_via)
+        )
 
     def give_consent(self, account_id: UUID, channel: str, evidence: str) -> Account:
         at = self._now()
-        return self._account(account_id, lambda a: a.give_consent(at=at, channel=channel, evidence=evidence))
+        return self._account(
+            account_id, lambda a: a.give_consent(at=at, channel=channel, evidence=evidence)
+        )
 
     def revoke_consent(self, account_id: UUID, channel: str, evidence: str) -> Account:
         at = self._now()
-        return self._account(account_id, lambda a: a.revoke_consent(at=at, channel=channel, evidence=evidence))
-
-    def notify_attorney(self, account_id: UUID, firm: str, attorney_reference: str | None = None) -> Account:
-        at = self._now()
         return self._account(
-            account_id, lambda a: a.notify_attorney(at=at, firm=firm, attorney_reference=attorney_reference)
+            account_id, lambda a: a.revoke_consent(at=at, channel=channel, evidence=evidence)
         )
 
-    def notify_bankruptcy(self, account_id: UUID, *, chapter: str, case_number: str, filed_on: date) -> Account:
+    def notify_attorney(
+        self, account_id: UUID, firm: str, attorney_reference: str | None = None
+    ) -> Account:
         at = self._now()
         return self._account(
             account_id,
-            lambda a: a.notify_bankruptcy(at=at, chapter=chapter, case_number=case_number, filed_on=filed_on),
+            lambda a: a.notify_attorney(at=at, firm=firm, attorney_reference=attorney_reference),
+        )
+
+    def notify_bankruptcy(
+        self, account_id: UUID, *, chapter: str, case_number: str, filed_on: date
+    ) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.notify_bankruptcy(
+                at=at, chapter=chapter, case_number=case_number, filed_on=filed_on
+            ),
         )
 
     def notify_deceased(self, account_id: UUID, date_of_death: date | None = None) -> Account:
         at = self._now()
-        return self._account(account_id, lambda a: a.notify_deceased(at=at, date_of_death=date_of_death))
+        return self._account(
+            account_id, lambda a: a.notify_deceased(at=at, date_of_death=date_of_death)
+        )
 
     # ----------------------------------------------- agencies, law, sales
 
@@ -680,18 +731,26 @@ class LedgerService:
             ),
         )
 
-    def recall_from_agency(self, account_id: UUID, reason: str, recalled_on: date | None = None) -> Account:
+    def recall_from_agency(
+        self, account_id: UUID, reason: str, recalled_on: date | None = None
+    ) -> Account:
         at = self._now()
         return self._account(
             account_id,
-            lambda a: a.recall_from_agency(at=at, recalled_on=recalled_on or at.date(), reason=reason),
+            lambda a: a.recall_from_agency(
+                at=at, recalled_on=recalled_on or at.date(), reason=reason
+            ),
         )
 
-    def refer_to_law_firm(self, account_id: UUID, law_firm: str, referred_on: date | None = None) -> Account:
+    def refer_to_law_firm(
+        self, account_id: UUID, law_firm: str, referred_on: date | None = None
+    ) -> Account:
         at = self._now()
         return self._account(
             account_id,
-            lambda a: a.refer_to_law_firm(at=at, law_firm=law_firm, referred_on=referred_on or at.date()),
+            lambda a: a.refer_to_law_firm(
+                at=at, law_firm=law_firm, referred_on=referred_on or at.date()
+            ),
         )
 
     def change_legal_status(

@@ -188,16 +188,29 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """One round trip: lock, notify, insert and commit are pipelined together.
+        """Lock, notify, insert and commit in as few round trips as possible.
 
-        The library's version syncs after the insert and again at commit; a unique
-        violation is reported at commit just the same (as an IntegrityError).
+        Plain appends go as one multi-statement message (one round trip).  With a
+        tracking record (a process application's position) the statements are
+        pipelined instead, because the library's tracking insert binds its own
+        parameters.  Either way a unique violation surfaces as an IntegrityError
+        and nothing of the transaction remains.
         """
         self._render()
         assert self._rendered is not None
         statements, insert, _ = self._rendered
         rows, heads = self._chained_rows(stored_events) if stored_events else ([], [])
         ids: Sequence[int] | None = None
+        if rows and kwargs.get("tracking") is None:
+            # One simple-query message: its statements run as one implicit
+            # transaction (all or nothing), in a single round trip.
+            with self.datastore.get_connection() as conn, psycopg.ClientCursor(conn) as curs:
+                curs.execute("; ".join([*statements, insert]), (rows,))
+                while curs.nextset():
+                    pass
+                ids = [row["notification_id"] for row in curs.fetchall()]
+            self.heads.committed(heads)
+            return ids
         with (
             self.datastore.get_connection() as conn,
             conn.cursor() as curs,
