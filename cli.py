@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 from functools import wraps
 from typing import Any, TypeVar
@@ -20,7 +19,6 @@ from bootstrap import build_service
 from ledger import errors
 from ledger.domain.ids import account_id as derive_account_id
 from ledger.history import History
-from ledger.money import format_minor
 from ledger.services import LedgerService
 from ledger.tamper.verify import VerifyReport
 
@@ -244,45 +242,24 @@ def print_history(result: History) -> None:
     click.echo(f"flags: {flags}; holder: {holder['kind']} {holder['name']}")
 
 
-def iter_accounts(service: LedgerService) -> Iterator[Any]:
-    for account_id in service.list_account_ids():
-        yield service.get_account(account_id)
-
-
 @main.command()
 @store_option
 @friendly_errors
 def summary(store: str | None) -> None:
     """Portfolio summary by creditor, replayed from the ledger."""
     service = open_service(store)
-    rows: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-        lambda: {
-            "accounts": 0,
-            "placed": 0,
-            "paid": 0,
-            "outstanding": 0,
-            "statuses": defaultdict(int),
-        }
-    )
-    for account in iter_accounts(service):
-        row = rows[(account.creditor, account.currency)]
-        row["accounts"] += 1
-        row["placed"] += account.placed_total
-        row["paid"] += account.paid_total
-        row["outstanding"] += account.total_balance
-        row["statuses"][account.status] += 1
     click.echo(
         f"{'creditor':<18} {'cur':<4} {'accounts':>8} {'placed':>14} {'collected':>12} "
         f"{'outstanding':>14} {'liq.':>6}  statuses"
     )
-    for (creditor, currency), row in sorted(rows.items()):
-        liquidation = (100 * row["paid"] / row["placed"]) if row["placed"] else 0
-        statuses = ", ".join(f"{k} {v}" for k, v in sorted(row["statuses"].items()))
-        placed, paid, outstanding = (
-            format_minor(row[key], currency) for key in ("placed", "paid", "outstanding")
-        )
+    for row in service.portfolio_summary():
+        creditor, currency = row.creditor, row.currency
+        liquidation = 100 * row.liquidation_rate
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(row.statuses.items()))
+        view = row.as_dict()
+        placed, paid, outstanding = view["placed"], view["collected"], view["outstanding"]
         click.echo(
-            f"{creditor:<18} {currency:<4} {row['accounts']:>8} {placed:>14} {paid:>12} "
+            f"{creditor:<18} {currency:<4} {row.accounts:>8} {placed:>14} {paid:>12} "
             f"{outstanding:>14} {liquidation:>5.1f}%  {statuses}"
         )
 

@@ -34,6 +34,7 @@ from ledger.domain.ids import child_id
 from ledger.history import History, account_history
 from ledger.logs import register_personal_values
 from ledger.money import Money, check_currency
+from ledger.portfolio import CreditorSummary, portfolio_summary
 from ledger.tamper.seal import SealResult, record_seal
 from ledger.tamper.verify import VerifyReport, verify_ledger
 
@@ -827,6 +828,9 @@ class LedgerService:
 
     def verify(self, *, account_id: UUID | None = None, digest: str | None = None) -> VerifyReport:
         return verify_ledger(self.ledger, account_id=account_id, digest=digest)
+
+    def portfolio_summary(self) -> list[CreditorSummary]:
+        return portfolio_summary(self.ledger)
 
     def seal(self) -> SealResult:
         result = record_seal(self.ledger, self._now())

@@ -243,6 +243,38 @@ def test_committed_event_is_visible_to_a_new_process(sqlite_url: str, clock: Mov
         ledger.close()
 
 
+def test_sqlite_vacuum_keeps_positions_and_seals(sqlite_url: str, clock: MovableClock) -> None:
+    """VACUUM never renumbers SQLite positions, even across a gap: seals and trackers rely on them."""
+    ledger = open_ledger(sqlite_url)
+    try:
+        service = LedgerService(ledger, clock)
+        ids = [service.place_account(placement(f"VAC-{n}"), debtor=JANE).id for n in range(4)]
+        for account_id in ids:
+            service.post_payment(account_id, usd("10.00"), method="card")
+        before = [(r.position, r.originator_id, r.version) for r in ledger.rows().iter_rows()]
+        digest = service.seal().digest
+    finally:
+        ledger.close()
+    path = urlsplit(sqlite_url).path[1:]
+    raw = sqlite3.connect(path, isolation_level=None)
+    # SQLite only promises stable rowids for an explicit INTEGER PRIMARY KEY.
+    columns = {row[1]: (row[2], row[5]) for row in raw.execute("PRAGMA table_info(stored_events)")}
+    assert columns["rowid"] == ("INTEGER", 1)
+    # Leave a gap in the positions (only a tamperer could), then VACUUM: without an
+    # explicit INTEGER PRIMARY KEY SQLite would close the gap by renumbering rows.
+    raw.execute("DROP TRIGGER stored_events_no_delete")
+    gone = before[3]
+    raw.execute("DELETE FROM stored_events WHERE rowid = ?", (gone[0],))
+    raw.execute("VACUUM")
+    raw.close()
+    ledger = open_ledger(sqlite_url)
+    try:
+        after = [(r.position, r.originator_id, r.version) for r in ledger.rows().iter_rows()]
+        assert after[: len(before) - 1] == [row for row in before if row != gone]
+    finally:
+        ledger.close()
+
+
 def test_sqlite_write_lock_timeout_is_a_store_error(sqlite_url: str, clock: MovableClock) -> None:
     """A write blocked past the lock timeout fails as a PersistenceError, records nothing, and the next write succeeds."""
     ledger = open_ledger(sqlite_url, SQLITE_LOCK_TIMEOUT="1")
