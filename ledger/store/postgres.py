@@ -45,7 +45,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.heads = HeadCache()
-        self._rendered: tuple[list[str], str, str] | None = None
+        self._rendered: tuple[list[str], str, str, str] | None = None
         schema = Identifier(self.datastore.schema)
         table = Identifier(self.events_table_name)
         self.chained_type_name = f"arrears_chained_event_{self.datastore.originator_id_type}"
@@ -113,6 +113,35 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, originator_version, topic, state, prev_hash, hash "
             "FROM unnest(%s::{schema}.{type}[]) RETURNING notification_id"
         ).format(schema=schema, table=table, type=Identifier(self.chained_type_name))
+        # Lock, notify and insert inside one server-side function: one prepared,
+        # server-bound call per append.  Unlike the library's optional insert
+        # function it takes the EXCLUSIVE lock, so notification ids still follow
+        # commit order.
+        self.append_function_name = f"{self.events_table_name}_append"
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{type}[]) "
+                "RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN "
+                "SET LOCAL lock_timeout = '{lock_timeout}s'; "
+                "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+                "NOTIFY {channel}; "
+                "RETURN QUERY INSERT INTO {schema}.{table} "
+                "(originator_id, originator_version, topic, state, prev_hash, hash) "
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state, "
+                "e.prev_hash, e.hash FROM unnest(events) AS e RETURNING notification_id; "
+                "END $$"
+            ).format(
+                schema=schema,
+                function=Identifier(self.append_function_name),
+                type=Identifier(self.chained_type_name),
+                lock_timeout=SQL(str(int(self.datastore.lock_timeout))),
+                table=table,
+                channel=Identifier(self.channel_name),
+            )
+        )
+        self.call_append_statement = SQL("SELECT * FROM {schema}.{function}(%s)").format(
+            schema=schema, function=Identifier(self.append_function_name)
+        )
         self.select_heads_statement = SQL(
             "SELECT DISTINCT ON (e.originator_id) e.originator_id, e.hash "
             "FROM {schema}.{table} e JOIN unnest(%s::{oid_type}[], %s::bigint[]) "
@@ -136,7 +165,8 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
             notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(conn)
             insert = self.insert_events_statement.as_string(conn)
             heads = self.select_heads_statement.as_string(conn)
-        self._rendered = ([*lock, notify], insert, heads)
+            append = self.call_append_statement.as_string(conn)
+        self._rendered = ([*lock, notify], insert, heads, append)
 
     def _chained_rows(
         self, stored_events: Sequence[StoredEvent]
@@ -190,7 +220,7 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         """Lock, notify, insert and commit in as few round trips as possible.
 
-        Plain appends go as one multi-statement message (one round trip).  With a
+        Plain appends are one call of the append function (one round trip).  With a
         tracking record (a process application's position) the statements are
         pipelined instead, because the library's tracking insert binds its own
         parameters.  Either way a unique violation surfaces as an IntegrityError
@@ -198,17 +228,14 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         """
         self._render()
         assert self._rendered is not None
-        statements, insert, _ = self._rendered
+        statements, insert, _, append = self._rendered
         rows, heads = self._chained_rows(stored_events) if stored_events else ([], [])
         ids: Sequence[int] | None = None
         if rows and kwargs.get("tracking") is None:
-            # One simple-query message: its statements run as one implicit
-            # transaction (all or nothing), in a single round trip.
-            with self.datastore.get_connection() as conn, psycopg.ClientCursor(conn) as curs:
-                curs.execute("; ".join([*statements, insert]), (rows,))
-                while curs.nextset():
-                    pass
-                ids = [row["notification_id"] for row in curs.fetchall()]
+            # One call, one round trip, its own transaction (autocommit).
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(append, (rows,), prepare=True)
+                ids = [next(iter(row.values())) for row in curs.fetchall()]
             self.heads.committed(heads)
             return ids
         with (
