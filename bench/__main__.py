@@ -9,7 +9,7 @@ numbers depend on the machine's disk and CPU while ratios travel.
     with msgpack unpacking;
 (c) ``verify`` events/s (with the raw scan rate for scale).
 
-Options: ``--accounts N`` (default 500), ``--payments N`` (default 2000),
+Options: ``--accounts N`` (default 1000), ``--payments N`` (default 2000),
 ``--postgres URL`` to also run on PostgreSQL (default: $ARREARS_TEST_POSTGRES_URL).
 """
 
@@ -42,10 +42,17 @@ def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def timed(func: Callable[[], int]) -> tuple[int, float]:
-    start = time.perf_counter()
-    count = func()
-    return count, time.perf_counter() - start
+def timed(func: Callable[[], int], repeat: int = 1) -> tuple[int, float]:
+    """Best of ``repeat`` runs: scans are short, and the fastest run is the least disturbed."""
+    best: tuple[int, float] | None = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        count = func()
+        elapsed = time.perf_counter() - start
+        if best is None or elapsed < best[1]:
+            best = (count, elapsed)
+    assert best is not None
+    return best
 
 
 def payment_payload_size(ledger: Ledger) -> int:
@@ -151,8 +158,8 @@ def run_backend(
     raw_a = rate(done, secs)
 
     ledger = open_ledger(url)  # cold: no cached aggregates
-    scan_events, scan_secs = timed(lambda: raw_scan(url))
-    replay_events, replay_secs = timed(lambda: arrears_replay(ledger))
+    scan_events, scan_secs = timed(lambda: raw_scan(url), repeat=3)
+    replay_events, replay_secs = timed(lambda: arrears_replay(ledger), repeat=3)
     raw_b, ours_b = rate(scan_events, scan_secs), rate(replay_events, replay_secs)
 
     report: dict[str, Any] = {}
@@ -162,7 +169,7 @@ def run_backend(
         report["ok"] = result.ok
         return result.events_checked
 
-    verified, verify_secs = timed(run_verify)
+    verified, verify_secs = timed(run_verify, repeat=3)
     ours_c = rate(verified, verify_secs)
 
     print(
@@ -195,7 +202,7 @@ def fresh_pg_schema(url: str) -> tuple[str, Callable[[], None]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=500)
+    parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--payments", type=int, default=2000)
     parser.add_argument("--postgres", default=os.environ.get("ARREARS_TEST_POSTGRES_URL"))
     args = parser.parse_args()
