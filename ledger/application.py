@@ -34,6 +34,8 @@ class Ledger(Application[UUID]):
         "COMPRESSOR_TOPIC": "",
     }
 
+    store_config: StoreConfig | None = None
+
     def construct_transcoder(self) -> Transcoder:
         return MsgpackTranscoder()
 
@@ -53,7 +55,9 @@ def open_ledger(store: str | StoreConfig, **env: str) -> Ledger:
     """Open (and create if needed) the ledger at a store URL, with a one-line error on failure."""
     config = parse_store_url(store) if isinstance(store, str) else store
     try:
-        return Ledger(env={**config.env, **env})
+        ledger = Ledger(env={**config.env, **env})
+        ledger.store_config = config
+        return ledger
     except (PersistenceError, OSError) as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise StoreError(

@@ -35,6 +35,7 @@ from ledger.history import History, account_history
 from ledger.logs import register_personal_values
 from ledger.money import Money, check_currency
 from ledger.portfolio import CreditorSummary, portfolio_summary
+from ledger.readmodels import ReadModels
 from ledger.tamper.seal import SealResult, record_seal
 from ledger.tamper.verify import VerifyReport, verify_ledger
 
@@ -99,6 +100,7 @@ class LedgerService:
         default_factory=weakref.WeakValueDictionary, init=False, repr=False
     )
     _locks_guard: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _read_models: ReadModels | None = field(default=None, init=False, repr=False)
 
     # ----------------------------------------------------------- plumbing
 
@@ -828,6 +830,22 @@ class LedgerService:
 
     def verify(self, *, account_id: UUID | None = None, digest: str | None = None) -> VerifyReport:
         return verify_ledger(self.ledger, account_id=account_id, digest=digest)
+
+    def read_models(self) -> ReadModels:
+        """The read side, opened on first use (commands that only write never pay for it)."""
+        if self._read_models is None:
+            self._read_models = ReadModels(self.ledger)
+        return self._read_models
+
+    def account_summary(self, account_id: UUID, *, wait: bool = True) -> dict[str, Any]:
+        """The account summary read model, caught up with this ledger first when ``wait``."""
+        models = self.read_models()
+        if wait:
+            models.engine.catch_up(["account_summary"])
+        summary = models.summary(account_id, self._now())
+        if summary is None:
+            raise errors.AccountNotFound(f"no account {account_id}", account_id=str(account_id))
+        return summary
 
     def portfolio_summary(self) -> list[CreditorSummary]:
         return portfolio_summary(self.ledger)

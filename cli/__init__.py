@@ -1,0 +1,11 @@
+"""The ``arrears`` command line: thin commands that parse, call the service layer and print.
+
+Commands live in modules by area; each registers itself on ``main`` when imported.
+"""
+
+from __future__ import annotations
+
+from cli.core import main
+from cli import projections as _projections  # noqa: F401  (registers commands)
+
+__all__ = ["main"]
