@@ -5,7 +5,7 @@ Commands live in modules by area; each registers itself on ``main`` when importe
 
 from __future__ import annotations
 
-from cli.core import main
 from cli import projections as _projections  # noqa: F401  (registers commands)
+from cli.core import main
 
 __all__ = ["main"]

@@ -26,7 +26,9 @@ def status(as_json: bool, store: str | None) -> None:
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
-    click.echo(f"{'read model':<20} {'gen':>4} {'position':>10} {'head':>10} {'lag':>8} {'rate ev/s':>10}  updated")
+    click.echo(
+        f"{'read model':<20} {'gen':>4} {'position':>10} {'head':>10} {'lag':>8} {'rate ev/s':>10}  updated"
+    )
     for r in rows:
         rate = f"{r.rate:,.0f}" if r.rate else "-"  # speed of the last batch applied
         extra = f"  (rebuilding: at {r.building})" if r.building is not None else ""
@@ -50,4 +52,6 @@ def rebuild(name: str, store: str | None) -> None:
     with tqdm(total=head, desc=f"rebuild {name}", unit="ev", file=sys.stderr) as bar:
         total = engine.rebuild(name, progress=bar.update)
     (state,) = [s for s in engine.status() if s.name == name]
-    click.echo(f"rebuilt {name}: {total} events, generation {state.generation}, position {state.position}")
+    click.echo(
+        f"rebuilt {name}: {total} events, generation {state.generation}, position {state.position}"
+    )

@@ -502,9 +502,11 @@ class LedgerService:
         occurred_at: datetime | None = None,
         agent: str | None = None,
         purpose: str = "collection",
+        callback_at: datetime | None = None,
     ) -> Account:
         at = self._now()
         when = ensure_utc(occurred_at) if occurred_at is not None else at
+        callback = ensure_utc(callback_at) if callback_at is not None else None
         return self._account(
             account_id,
             lambda a: a.record_contact(
@@ -516,6 +518,7 @@ class LedgerService:
                 occurred_at=when,
                 agent=agent,
                 purpose=purpose,
+                callback_at=callback,
             ),
         )
 
@@ -846,6 +849,8 @@ class LedgerService:
         if summary is None:
             raise errors.AccountNotFound(f"no account {account_id}", account_id=str(account_id))
         return summary
+
+    # read-side use cases (reports, worklist, forecast, time processes) go below this line
 
     def portfolio_summary(self) -> list[CreditorSummary]:
         return portfolio_summary(self.ledger)

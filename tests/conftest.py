@@ -112,3 +112,111 @@ JANE = DebtorDetails(
     time_zone="America/Chicago",
     jurisdiction="US-IL",
 )
+
+
+# ------------------------------------------------------------ demo portfolios
+
+DEMO_ACCOUNTS = int(os.environ.get("ARREARS_TEST_DEMO_ACCOUNTS", "2000"))
+DEMO_SEED = 2026
+
+
+def _new_pg_schema() -> str:
+    import psycopg
+
+    assert PG_URL
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return schema
+
+
+def _drop_pg_schema(schema: str) -> None:
+    import psycopg
+
+    assert PG_URL
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _pg_url(schema: str) -> str:
+    assert PG_URL
+    return f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}"
+
+
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgres", marks=requires_postgres)]
+)
+def demo_source(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A store holding the demo portfolio (DEMO_ACCOUNTS accounts), built once per session.
+
+    Treat it as read-only: tests that write (projections, worker) take ``demo_copy``.
+    """
+    from ledger.demo import build_demo
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+        schema = None
+    else:
+        schema = _new_pg_schema()
+        url = _pg_url(schema)
+    app = open_ledger(url)
+    try:
+        build_demo(LedgerService(app), accounts=DEMO_ACCOUNTS, seed=DEMO_SEED)
+    finally:
+        app.close()
+    try:
+        yield url
+    finally:
+        if schema is not None:
+            _drop_pg_schema(schema)
+
+
+def clone_store(source: str, tmp_path: Path) -> tuple[str, str | None]:
+    """A byte-for-byte copy of a store's events (and snapshots); returns (url, pg schema)."""
+    if source.startswith("sqlite"):
+        import sqlite3
+
+        target = tmp_path / "copy.db"
+        src = sqlite3.connect(source.removeprefix("sqlite:///"))
+        dst = sqlite3.connect(target)
+        src.backup(dst)
+        src.close()
+        dst.close()
+        return f"sqlite:///{target}", None
+    import psycopg
+
+    old = source.rsplit("schema=", 1)[1]
+    schema = _new_pg_schema()
+    url = _pg_url(schema)
+    open_ledger(url).close()  # creates tables, types, triggers and the append function
+    assert PG_URL
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        for table, columns in (
+            (
+                "stored_events",
+                "originator_id, originator_version, topic, state, notification_id, prev_hash, hash",
+            ),
+            ("stored_snapshots", "originator_id, originator_version, topic, state"),
+        ):
+            conn.execute(
+                f'INSERT INTO "{schema}".{table} ({columns}) '
+                f'SELECT {columns} FROM "{old}".{table}'
+            )
+        conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('\"{schema}\".stored_events', "
+            f"'notification_id'), (SELECT max(notification_id) FROM \"{schema}\".stored_events))"
+        )
+    return url, schema
+
+
+@pytest.fixture
+def demo_copy(demo_source: str, tmp_path: Path) -> Iterator[str]:
+    """A private, writable copy of the session's demo portfolio, on each backend."""
+    url, schema = clone_store(demo_source, tmp_path)
+    try:
+        yield url
+    finally:
+        if schema is not None:
+            _drop_pg_schema(schema)

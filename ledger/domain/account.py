@@ -168,9 +168,11 @@ class Account(Aggregate):
             account.balance[self.component] += sign * self.amount
 
     class ContactRecorded(Event):
-        """v2 added ``purpose``: the rule packs treat legally required notices differently."""
+        """v2 added ``purpose``: the rule packs treat legally required notices differently.
+        v3 added ``callback_at``: a callback the debtor asked for, which the worklist schedules.
+        """
 
-        class_version: ClassVar[int] = 2
+        class_version: ClassVar[int] = 3
         contact_id: str
         channel: str
         direction: str
@@ -178,10 +180,15 @@ class Account(Aggregate):
         agent: str | None
         occurred_at: datetime
         purpose: str
+        callback_at: datetime | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["purpose"] = "collection"
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["callback_at"] = None
 
         def apply(self, account: Account) -> None:
             account.contact_count += 1
@@ -792,6 +799,7 @@ class Account(Aggregate):
         occurred_at: datetime,
         agent: str | None = None,
         purpose: str = "collection",
+        callback_at: datetime | None = None,
     ) -> None:
         self._check_open()
         _choice("channel", channel, CHANNELS)
@@ -800,6 +808,10 @@ class Account(Aggregate):
         if occurred_at > at:
             raise errors.InvalidDate(
                 "a contact cannot have happened in the future", field="occurred_at"
+            )
+        if callback_at is not None and callback_at <= occurred_at:
+            raise errors.InvalidDate(
+                "a callback must be scheduled after the contact", field="callback_at"
             )
         self._emit(
             self.ContactRecorded,
@@ -811,6 +823,7 @@ class Account(Aggregate):
             agent=agent,
             occurred_at=occurred_at,
             purpose=purpose,
+            callback_at=callback_at,
         )
 
     def make_promise(

@@ -15,7 +15,10 @@ from ledger.readmodels.sqlstore import ReadStore
 
 
 def default_projections() -> list[Projection]:
-    return [AccountSummaryProjection()]
+    return [
+        AccountSummaryProjection(),
+        # further projections are registered here, one line each
+    ]
 
 
 class ReadModels:
@@ -36,6 +39,8 @@ class ReadModels:
         names = self.engine.tables("account_summary")
         with self.store.transaction(write=False) as tx:
             return read_summary(tx, names, account_id, now)
+
+    # queries: one method per read model, below this line
 
     def close(self) -> None:
         self.store.close()

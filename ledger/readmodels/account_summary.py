@@ -160,7 +160,9 @@ class AccountSummaryProjection(Projection):
         rows = []
         for seq, item in enumerate(plan["installments"], start=1):
             cumulative += item["amount"]
-            rows.append((key, plan["id"], seq, day_text(item["due_date"]), item["amount"], cumulative))
+            rows.append(
+                (key, plan["id"], seq, day_text(item["due_date"]), item["amount"], cumulative)
+            )
         tx.executemany(
             "INSERT INTO {installments} (account_id, plan_id, seq, due_date, amount, cumulative) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -263,7 +265,9 @@ def summary_columns(account: Account) -> tuple[Any, ...]:
     )
 
 
-def _plan_view(row: dict[str, Any], schedule: list[dict[str, Any]], today: date) -> dict[str, Any] | None:
+def _plan_view(
+    row: dict[str, Any], schedule: list[dict[str, Any]], today: date
+) -> dict[str, Any] | None:
     if row["plan_id"] is None:
         return None
     installments = [(date.fromisoformat(i["due_date"]), int(i["amount"])) for i in schedule]
