@@ -172,14 +172,29 @@ def run_backend(
     verified, verify_secs = timed(run_verify, repeat=3)
     ours_c = rate(verified, verify_secs)
 
+    line = "{} {:<8} arrears {:10.0f}   {:<19} {:10.0f}   ratio {:5.2f}   {}"
+    print(line.format("(a)", "cmd/s", ours_a, "raw durable commits", raw_a, ours_a / raw_a, ""))
     print(
-        f"(a) commands/s   arrears {ours_a:10.0f}   raw durable commits {raw_a:10.0f}   ratio {ours_a / raw_a:5.2f}"
+        line.format(
+            "(b)",
+            "replay/s",
+            ours_b,
+            "raw scan+unpack",
+            raw_b,
+            ours_b / raw_b,
+            f"({replay_events} events)",
+        )
     )
     print(
-        f"(b) replay ev/s  arrears {ours_b:10.0f}   raw scan+unpack     {raw_b:10.0f}   ratio {ours_b / raw_b:5.2f}   ({replay_events} events)"
-    )
-    print(
-        f"(c) verify ev/s  arrears {ours_c:10.0f}   raw scan+unpack     {raw_b:10.0f}   ratio {ours_c / raw_b:5.2f}   (intact: {report['ok']})"
+        line.format(
+            "(c)",
+            "verify/s",
+            ours_c,
+            "raw scan+unpack",
+            raw_b,
+            ours_c / raw_b,
+            f"(intact: {report['ok']})",
+        )
     )
     ledger.close()
     return {"a": ours_a / raw_a, "b": ours_b / raw_b, "c": ours_c / raw_b}

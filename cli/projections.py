@@ -27,7 +27,8 @@ def status(as_json: bool, store: str | None) -> None:
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
         return
     click.echo(
-        f"{'read model':<20} {'gen':>4} {'position':>10} {'head':>10} {'lag':>8} {'rate ev/s':>10}  updated"
+        f"{'read model':<20} {'gen':>4} {'position':>10} {'head':>10} {'lag':>8} "
+        f"{'rate ev/s':>10}  updated"
     )
     for r in rows:
         rate = f"{r.rate:,.0f}" if r.rate else "-"  # speed of the last batch applied
@@ -43,7 +44,10 @@ def status(as_json: bool, store: str | None) -> None:
 @store_option
 @friendly_errors
 def rebuild(name: str, store: str | None) -> None:
-    """Rebuild NAME from the first event into fresh tables, then switch; the old ones serve meanwhile."""
+    """Rebuild NAME from the first event into fresh tables, then switch.
+
+    The old tables keep serving readers until the new ones have caught up.
+    """
     from tqdm import tqdm
 
     service = open_service(store)
