@@ -165,3 +165,15 @@ class IdempotencyConflict(RuleViolation):
     """The same idempotency key arrived with different content: refuse rather than guess."""
 
     code = "idempotency_conflict"
+
+
+class InstallmentAlreadyMissed(RuleViolation):
+    """That installment of the active plan was already recorded as missed: nothing to do."""
+
+    code = "installment_already_missed"
+
+
+class InstallmentNotDue(RuleViolation):
+    """An installment can only be missed once its due date has passed."""
+
+    code = "installment_not_due"

@@ -35,7 +35,12 @@ from ledger.history import History, account_history
 from ledger.logs import register_personal_values
 from ledger.money import Money, check_currency
 from ledger.portfolio import CreditorSummary, portfolio_summary
+from ledger.processes import Order, TickReport, TimePolicy, advance, run_tick
 from ledger.readmodels import ReadModels
+from ledger.readmodels.contactability import ExclusionPolicy
+from ledger.readmodels.forecast import CashForecast
+from ledger.readmodels.portfolio import PortfolioReport
+from ledger.readmodels.worklist import Worklist
 from ledger.tamper.seal import SealResult, record_seal
 from ledger.tamper.verify import VerifyReport, verify_ledger
 
@@ -851,6 +856,81 @@ class LedgerService:
         return summary
 
     # read-side use cases (reports, worklist, forecast, time processes) go below this line
+
+    def run_time_processes(
+        self,
+        grace_days: int = 3,
+        default_after: int = 2,
+        *,
+        order: Order = "shuffle",
+        stop: Callable[[], bool] | None = None,
+    ) -> TickReport:
+        """One tick of the time processes (``ledger.processes``) as of the service clock."""
+        policy = TimePolicy(grace_days=grace_days, default_after=default_after)
+        return run_tick(self, self._now(), policy, order=order, stop=stop)
+
+    def advance_account(self, account_id: UUID, policy: TimePolicy) -> list[str]:
+        """Record what the passage of time says about one account, in one save.
+
+        Decided on the account's fresh state and re-decided after a version
+        conflict, so a rerun or a second worker records nothing twice.  Returns the
+        names of the events recorded (none if nothing was due).
+        """
+
+        def fresh(aggregate_id: UUID) -> Account:
+            return self._load(aggregate_id, Account, fresh=True)
+
+        recorded = self._change(
+            account_id, fresh, lambda account: advance(account, self._now(), policy)
+        )
+        if recorded:
+            log.info("time_processes_recorded", account_id=str(account_id), events=recorded)
+        return recorded
+
+    def portfolio_report(
+        self,
+        as_of: datetime | None = None,
+        creditor: str | None = None,
+        agency: str | None = None,
+        *,
+        wait: bool = True,
+    ) -> PortfolioReport:
+        """The portfolio report as of ``as_of`` (recorded time; default now), by creditor and
+        by agency; the read model is caught up with this ledger first when ``wait``."""
+        moment = ensure_utc(as_of) if as_of is not None else self._now()
+        models = self.read_models()
+        if wait:
+            models.engine.catch_up(["portfolio"])
+        return models.portfolio(moment, creditor=creditor, agency=agency)
+
+    def worklist(
+        self,
+        *,
+        agent: str | None = None,
+        limit: int | None = None,
+        exclude: ExclusionPolicy | None = None,
+        grace_days: int | None = None,
+        wait: bool = True,
+    ) -> Worklist:
+        """Accounts that need action now, ranked; ``exclude`` replaces the default
+        contactability policy (``ledger.readmodels.contactability``).  A promise or an
+        installment is late after ``grace_days`` (default: the time processes' policy)."""
+        policy = TimePolicy() if grace_days is None else TimePolicy(grace_days=grace_days)
+        models = self.read_models()
+        if wait:
+            models.engine.catch_up(["account_summary"])
+        return models.worklist(
+            self._now(), agent=agent, limit=limit, exclude=exclude, grace_days=policy.grace_days
+        )
+
+    def cash_forecast(self, *, weeks: int = 8, wait: bool = True) -> CashForecast:
+        """Installments and promises falling due in the next ``weeks`` ISO weeks."""
+        if weeks < 1:
+            raise errors.ValidationError("weeks must be at least 1", field="weeks")
+        models = self.read_models()
+        if wait:
+            models.engine.catch_up(["account_summary"])
+        return models.forecast(self._now().date(), weeks=weeks)
 
     def portfolio_summary(self) -> list[CreditorSummary]:
         return portfolio_summary(self.ledger)

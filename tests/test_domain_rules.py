@@ -1104,3 +1104,23 @@ def test_unreachable_store_is_a_store_error(tmp_path: Path) -> None:
     """Opening a store in a directory that does not exist is store_error, in one line."""
     err = refused("store_error", open_ledger, f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
     assert "\n" not in err.message
+
+
+def test_an_installment_is_missed_once_and_only_after_its_due_date(
+    memory_service: LedgerService, aid: UUID, clock: MovableClock
+) -> None:
+    """Missing an installment before its day is installment_not_due; twice, installment_already_missed."""
+    memory_service.agree_plan(
+        aid,
+        kind="installment",
+        total=usd("1200.00"),
+        installments=[
+            Installment(NEXT_MONTH, usd("600.00")),
+            Installment(IN_TWO_MONTHS, usd("600.00")),
+        ],
+    )
+    refused("installment_not_due", memory_service.miss_installment, aid, NEXT_MONTH)
+    clock.set(datetime.combine(NEXT_MONTH, START.timetz()) + timedelta(days=1))
+    memory_service.miss_installment(aid, NEXT_MONTH)
+    refused("installment_already_missed", memory_service.miss_installment, aid, NEXT_MONTH)
+    assert memory_service.get_account(aid).plan["missed"] == 1  # type: ignore[index]

@@ -324,6 +324,9 @@ class Account(Aggregate):
                 "installments": [dict(i) for i in self.installments],
                 "paid": 0,
                 "missed": 0,
+                # The due dates recorded as missed, so none is missed twice.  Plans in
+                # snapshots from before this key read it with ``.get`` (see missed_dates).
+                "missed_dates": [],
                 "agreed_at": self.timestamp,
                 "revision": 0,
             }
@@ -340,6 +343,7 @@ class Account(Aggregate):
             account.plan["installments"] = [dict(i) for i in self.installments]
             account.plan["paid"] = 0
             account.plan["missed"] = 0
+            account.plan["missed_dates"] = []
             account.plan["revision"] = account.plan.get("revision", 0) + 1
 
     class PlanCancelled(Event):
@@ -357,6 +361,7 @@ class Account(Aggregate):
         def apply(self, account: Account) -> None:
             assert account.plan is not None
             account.plan["missed"] += 1
+            account.plan.setdefault("missed_dates", []).append(self.due_date)
 
     class PlanDefaulted(Event):
         plan_id: str
@@ -1022,10 +1027,27 @@ class Account(Aggregate):
             self.PlanAgreed, at, plan_id=plan_id, kind=kind, total=total, installments=schedule
         )
 
-    def _check_plan(self) -> dict[str, Any]:
+    def _check_plan(self, plan_id: str | None = None) -> dict[str, Any]:
+        """The active plan; with ``plan_id``, only if it is still that plan."""
         if self.plan is None:
             raise errors.NoActivePlan("the account has no active plan")
+        if plan_id is not None and self.plan["id"] != plan_id:
+            raise errors.NoActivePlan(
+                f"plan {plan_id} is no longer the active plan", plan_id=plan_id
+            )
         return self.plan
+
+    @property
+    def missed_dates(self) -> list[date] | None:
+        """Due dates of the active plan recorded as missed (none without a plan).
+
+        ``None`` when the plan was restored from a snapshot taken before the
+        dates were kept: only the count (``plan["missed"]``) is known then.
+        """
+        if self.plan is None:
+            return []
+        dates: list[date] | None = self.plan.get("missed_dates")
+        return dates
 
     def amend_plan(
         self,
@@ -1055,12 +1077,25 @@ class Account(Aggregate):
         plan = self._check_plan()
         self._emit(self.PlanCancelled, at, plan_id=plan["id"], reason=reason)
 
-    def miss_installment(self, *, at: datetime, due_date: date) -> None:
+    def miss_installment(
+        self, *, at: datetime, due_date: date, plan_id: str | None = None
+    ) -> None:
+        """Record that the installment due ``due_date`` was not paid; once per due date."""
         self._check_open()
-        plan = self._check_plan()
+        plan = self._check_plan(plan_id)
         match = [i for i in plan["installments"] if i["due_date"] == due_date]
         if not match:
             raise errors.ValidationError(f"the plan has no installment due {due_date}")
+        if due_date >= at.date():
+            raise errors.InstallmentNotDue(
+                f"the installment due {due_date} can only be missed after that day",
+                due_date=due_date.isoformat(),
+            )
+        if due_date in (self.missed_dates or ()):
+            raise errors.InstallmentAlreadyMissed(
+                f"the installment due {due_date} was already recorded as missed",
+                due_date=due_date.isoformat(),
+            )
         self._emit(
             self.InstallmentMissed,
             at,
@@ -1069,14 +1104,15 @@ class Account(Aggregate):
             amount=match[0]["amount"],
         )
 
-    def default_plan(self, *, at: datetime) -> None:
+    def default_plan(self, *, at: datetime, plan_id: str | None = None) -> None:
+        """End the plan as defaulted; how many misses make a default is the caller's policy."""
         self._check_open()
-        plan = self._check_plan()
+        plan = self._check_plan(plan_id)
         self._emit(self.PlanDefaulted, at, plan_id=plan["id"], missed=plan["missed"])
 
-    def complete_plan(self, *, at: datetime) -> None:
+    def complete_plan(self, *, at: datetime, plan_id: str | None = None) -> None:
         self._check_open()
-        plan = self._check_plan()
+        plan = self._check_plan(plan_id)
         if plan["paid"] < plan["total"]:
             raise errors.BalanceOutstanding(
                 f"the plan has {plan['total'] - plan['paid']} left to pay",

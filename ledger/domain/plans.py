@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,36 @@ def plan_position(installments: Sequence[tuple[date, int]], paid: int, today: da
         overdue=tuple(overdue),
         remaining=max(0, cumulative - paid),
     )
+
+
+def grace_cutoff(today: date, grace_days: int) -> date:
+    """The first due date still within its grace period on ``today``.
+
+    Something due on ``d`` is late once ``today > d + grace_days``, that is once
+    ``d < grace_cutoff(today, grace_days)``.
+    """
+    return today - timedelta(days=grace_days)
+
+
+def newly_missed(
+    installments: Sequence[tuple[date, int]],
+    paid: int,
+    today: date,
+    grace_days: int,
+    recorded: Sequence[date] | None,
+    recorded_count: int,
+) -> tuple[date, ...]:
+    """Installments to record as missed on ``today``, in due-date order.
+
+    An installment is missed once its due date plus ``grace_days`` has passed and
+    the payments towards the plan do not cover it (``plan_position``).  Those
+    already ``recorded`` are left out.  ``recorded=None`` means only the number of
+    recorded misses is known (a plan restored from an old snapshot): misses were
+    always recorded in due-date order, so the first ``recorded_count`` overdue
+    installments count as recorded.
+    """
+    overdue = plan_position(installments, paid, grace_cutoff(today, grace_days)).overdue
+    if recorded is None:
+        return overdue[recorded_count:]
+    known = set(recorded)
+    return tuple(due for due in overdue if due not in known)

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from ledger.application import Ledger
 from ledger.errors import StoreError
 from ledger.readmodels.account_summary import AccountSummaryProjection, read_summary
+from ledger.readmodels.contactability import ExclusionPolicy, default_exclusion
 from ledger.readmodels.engine import Projection, ProjectionEngine
+from ledger.readmodels.forecast import CashForecast, cash_forecast
+from ledger.readmodels.portfolio import PortfolioProjection, PortfolioReport, portfolio_report
 from ledger.readmodels.sqlstore import ReadStore
+from ledger.readmodels.worklist import Worklist, scan_worklist
 
 
 def default_projections() -> list[Projection]:
     return [
         AccountSummaryProjection(),
         # further projections are registered here, one line each
+        PortfolioProjection(),
     ]
 
 
@@ -41,6 +46,44 @@ class ReadModels:
             return read_summary(tx, names, account_id, now)
 
     # queries: one method per read model, below this line
+
+    def portfolio(
+        self, as_of: datetime, *, creditor: str | None = None, agency: str | None = None
+    ) -> PortfolioReport:
+        """The portfolio report as of ``as_of`` (recorded time), every section from one snapshot."""
+        names = self.engine.tables("portfolio")
+        with self.store.transaction(write=False) as tx:
+            if self.store.postgres:
+                tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return portfolio_report(tx, names, as_of=as_of, creditor=creditor, agency=agency)
+
+    def worklist(
+        self,
+        now: datetime,
+        *,
+        agent: str | None = None,
+        limit: int | None = None,
+        exclude: ExclusionPolicy | None = None,
+        grace_days: int = 0,
+    ) -> Worklist:
+        """Accounts that need action at ``now``, ranked, and those the policy left out."""
+        names = self.engine.tables("account_summary")
+        with self.store.transaction(write=False) as tx:
+            return scan_worklist(
+                tx,
+                names,
+                now=now,
+                agent=agent,
+                limit=limit,
+                exclude=exclude or default_exclusion,
+                grace_days=grace_days,
+            )
+
+    def forecast(self, today: date, *, weeks: int = 8) -> CashForecast:
+        """Installments and promises falling due, by ISO week from ``today``'s."""
+        names = self.engine.tables("account_summary")
+        with self.store.transaction(write=False) as tx:
+            return cash_forecast(tx, names, today=today, weeks=weeks)
 
     def close(self) -> None:
         self.store.close()

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from ledger.domain.account import Account
 from ledger.domain.allocation import COMPONENTS
 from ledger.domain.plans import plan_position
 from ledger.readmodels.engine import EventRecord, Projection, ProjectionTx
-from ledger.readmodels.sqlstore import day_text, to_text
+from ledger.readmodels.sqlstore import StateEncoder, day_text, to_text
 
 CHANNELS = ("phone", "sms", "email", "letter", "visit")
 
 
 class AccountSummaryProjection(Projection):
     name = "account_summary"
-    version = 1
-    tables = {
+    #: v2 added dispute_awaiting, promise_paid and last_agent (worklist and cash forecast).
+    version = 2
+    tables: ClassVar[dict[str, str]] = {
         "accounts": (
             "CREATE TABLE IF NOT EXISTS {name} ("
             "account_id TEXT PRIMARY KEY, creditor TEXT, reference TEXT, original_creditor TEXT, "
@@ -34,12 +35,14 @@ class AccountSummaryProjection(Projection):
             "total BIGINT, credit BIGINT, paid_total BIGINT, placed_total BIGINT, "
             "waived_total BIGINT, placed_at TEXT, charge_off_date TEXT, debtor_id TEXT, "
             "open_promise_id TEXT, promise_amount BIGINT, promise_due TEXT, promise_made_at TEXT, "
-            "plan_id TEXT, plan_kind TEXT, plan_total BIGINT, plan_paid BIGINT, plan_missed BIGINT, "
+            "plan_id TEXT, plan_kind TEXT, plan_total BIGINT, plan_paid BIGINT, "
+            "plan_missed BIGINT, "
             "last_contact_at TEXT, last_rpc_at TEXT, contact_count BIGINT, "
             "flags TEXT, holder_kind TEXT, holder_name TEXT, agency TEXT, law_firm TEXT, "
             "buyer TEXT, legal_status TEXT, close_reason TEXT, "
             "last_broken_promise_at TEXT, last_missed_installment_at TEXT, callback_at TEXT, "
-            "version BIGINT, updated_at TEXT, state BLOB)"
+            "dispute_awaiting BIGINT, promise_paid BIGINT, last_agent TEXT, "
+            "version BIGINT, updated_at TEXT, state BYTEA)"
         ),
         "contacts": (
             "CREATE TABLE IF NOT EXISTS {name} ("
@@ -54,7 +57,7 @@ class AccountSummaryProjection(Projection):
             "PRIMARY KEY (account_id, seq))"
         ),
     }
-    indexes = {
+    indexes: ClassVar[dict[str, list[str]]] = {
         "accounts": ["creditor, status", "agency", "status"],
         "contacts": ["occurred_at", "agent"],
         "installments": ["due_date"],
@@ -64,8 +67,7 @@ class AccountSummaryProjection(Projection):
         account_events = [e for e in events if isinstance(e.event, Account.Event | Account.Placed)]
         if not account_events:
             return
-        ids = list(dict.fromkeys(str(e.originator_id) for e in account_events))
-        accounts = self._load(tx, ids)
+        accounts = self._load(tx, account_events)
         touched_plans: set[str] = set()
         contacts: list[tuple[Any, ...]] = []
         for record in account_events:
@@ -88,10 +90,14 @@ class AccountSummaryProjection(Projection):
                 )
                 callback = getattr(event, "callback_at", None)
                 account.__dict__["_rm_callback_at"] = to_text(callback) if callback else None
+                if event.agent:
+                    account.__dict__["_rm_last_agent"] = event.agent
             elif isinstance(event, Account.PromiseBroken):
                 account.__dict__["_rm_broken_at"] = to_text(record.timestamp)
             elif isinstance(event, Account.PromiseMade | Account.PaymentReceived):
                 account.__dict__["_rm_broken_at"] = None
+                if isinstance(event, Account.PromiseMade) and event.agent:
+                    account.__dict__["_rm_last_agent"] = event.agent
             elif isinstance(event, Account.InstallmentMissed):
                 account.__dict__["_rm_missed_at"] = to_text(record.timestamp)
             if isinstance(
@@ -119,37 +125,105 @@ class AccountSummaryProjection(Projection):
 
     # ---------------------------------------------------------------- state
 
-    def _load(self, tx: ProjectionTx, ids: list[str]) -> dict[str, Account]:
-        decode = tx.ledger.mapper.transcoder.decode
+    #: Decoded account states kept between batches, per table (generation).  Bounded,
+    #: so memory stays flat however many accounts the ledger has; a miss costs one
+    #: decode of the state kept in the row.
+    cache_size = 20_000
+
+    def __init__(self) -> None:
+        self._caches: dict[str, dict[str, Account]] = {}
+
+    def reset(self) -> None:
+        self._caches = {}
+
+    _state_encoder: StateEncoder | None = None
+
+    def _encoder(self, tx: ProjectionTx) -> StateEncoder:
+        transcoder = tx.ledger.mapper.transcoder
+        encoder = self._state_encoder
+        if encoder is None or encoder.transcoder is not transcoder:
+            encoder = self._state_encoder = StateEncoder(transcoder)
+        return encoder
+
+    def _cache(self, tx: ProjectionTx) -> dict[str, Account]:
+        table = tx.t("accounts")
+        cache = self._caches.get(table)
+        if cache is None:
+            # Only the active generation and a rebuild's are ever written.
+            while len(self._caches) >= 2:
+                del self._caches[next(iter(self._caches))]
+            cache = self._caches[table] = {}
+        return cache
+
+    def _load(self, tx: ProjectionTx, events: Sequence[EventRecord]) -> dict[str, Account]:
+        """The state of every account the batch touches, as of just before its first event.
+
+        A cached state is used when its version is the one just before the
+        account's first event in the batch.  That is exact, with no need to look at
+        the row: the batch starts at the position committed under the lock, a
+        stream's versions follow the global order, so the row holds precisely
+        that version, and folding the same events always gives the same state.
+        (A batch that fails may have changed cached states: the engine then calls
+        ``reset``.)  Accounts whose first event is their placement need nothing.
+        """
+        cache = self._cache(tx)
         found: dict[str, Account] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        missing: list[str] = []
+        seen: set[UUID] = set()
+        for record in events:
+            if record.originator_id in seen:
+                continue
+            seen.add(record.originator_id)
+            if record.version == 1:
+                continue
+            key = str(record.originator_id)
+            cached = cache.get(key)
+            if cached is not None and cached.version == record.version - 1:
+                found[key] = cached
+            else:
+                missing.append(key)
+        decode = tx.ledger.mapper.transcoder.decode
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
-            for row in tx.query(
+            for account_id, blob in tx.rows(
                 f"SELECT account_id, state FROM {{accounts}} WHERE account_id IN ({marks})", chunk
             ):
                 account = object.__new__(Account)
-                state = decode(bytes(row["state"]))
+                state = decode(bytes(blob))
                 state["_pending_events"] = []
                 object.__setattr__(account, "__dict__", state)
-                found[row["account_id"]] = account
+                found[account_id] = account
         return found
 
     def _save(self, tx: ProjectionTx, accounts: dict[str, Account], keys: set[str]) -> None:
-        encode = tx.ledger.mapper.transcoder.encode
+        encode = self._encoder(tx)
+        cache = self._cache(tx)
         rows = []
         for key in sorted(keys):
             account = accounts[key]
-            state = {k: v for k, v in account.__dict__.items() if k != "_pending_events"}
+            state = account.__dict__.copy()
+            del state["_pending_events"]
             rows.append((*summary_columns(account), encode(state)))
-        columns = [*SUMMARY_COLUMNS, "state"]
-        marks = ", ".join("?" for _ in columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "account_id")
-        tx.executemany(
-            f"INSERT INTO {{accounts}} ({', '.join(columns)}) VALUES ({marks}) "
-            f"ON CONFLICT (account_id) DO UPDATE SET {updates}",
-            rows,
-        )
+            cache.pop(key, None)  # re-inserted last: the oldest entries go first
+            cache[key] = account
+        while len(cache) > self.cache_size:
+            del cache[next(iter(cache))]
+        tx.executemany(self._upsert_sql(), rows)
+
+    _upsert: str | None = None
+
+    @classmethod
+    def _upsert_sql(cls) -> str:
+        if cls._upsert is None:
+            columns = [*SUMMARY_COLUMNS, "state"]
+            marks = ", ".join("?" for _ in columns)
+            updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "account_id")
+            cls._upsert = (
+                f"INSERT INTO {{accounts}} ({', '.join(columns)}) VALUES ({marks}) "
+                f"ON CONFLICT (account_id) DO UPDATE SET {updates}"
+            )
+        return cls._upsert
 
     def _write_schedule(self, tx: ProjectionTx, key: str, account: Account) -> None:
         tx.execute("DELETE FROM {installments} WHERE account_id = ?", (key,))
@@ -211,6 +285,9 @@ SUMMARY_COLUMNS = (
     "last_broken_promise_at",
     "last_missed_installment_at",
     "callback_at",
+    "dispute_awaiting",
+    "promise_paid",
+    "last_agent",
     "version",
     "updated_at",
 )
@@ -260,6 +337,9 @@ def summary_columns(account: Account) -> tuple[Any, ...]:
         extra.get("_rm_broken_at"),
         extra.get("_rm_missed_at"),
         extra.get("_rm_callback_at"),
+        sum(1 for d in account.disputes.values() if d["status"] == "awaiting_verification"),
+        promise["paid"] if promise else None,
+        extra.get("_rm_last_agent"),
         account.version,
         to_text(account.modified_on),
     )

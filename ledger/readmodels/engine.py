@@ -4,12 +4,21 @@ Each projection owns tables (named per *generation*, so a rebuild can fill new
 tables while the old ones keep serving) and one row in ``projection_state``
 holding its active generation and position.  A batch of events and the new
 position are committed in one transaction, and the position is read inside that
-same transaction, so a crash can neither double-count nor skip an event, and two
-workers on the same projection simply take turns.
+same transaction (under the state row's lock), so a crash can neither
+double-count nor skip an event, and two workers on the same projection simply
+take turns.
+
+Speed: a batch is read and decoded once, *before* any lock is taken, and handed
+to every projection that needs it; only folding it into the rows happens inside
+the write transaction.  The events are immutable, so reading them early is safe:
+inside the transaction the engine re-reads the position and applies exactly the
+events after it (reading again only if another worker moved it backwards, which
+a switch to a rebuilt generation can do).
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +37,14 @@ from ledger.readmodels.sqlstore import ReadStore, Tx, to_text
 log = structlog.get_logger("arrears.projections")
 
 STATE_TABLE = "projection_state"
+
+#: Events per batch.  Bigger batches amortise each commit and each account's
+#: save over more events; on SQLite the write lock is held while a batch is
+#: folded (about 10 ms per 1,000 events), which ledger commands wait for.
+DEFAULT_BATCH_SIZE = 2000
+
+#: Weight of the newest batch in the smoothed rate shown by ``status``.
+RATE_SMOOTHING = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +73,11 @@ class Projection:
     ``tables`` maps a logical name to its DDL, written with ``{name}`` for the
     physical table name of the current generation.  ``handle`` must only touch
     the database through ``tx``, so that rows and position commit together.
+
+    A projection may keep in-process caches (keyed by ``tx.names``, which differ
+    per generation); ``reset`` must drop them.  The engine calls it whenever a
+    batch fails, since the failed batch may have changed cached objects that the
+    database never saw.
     """
 
     name: ClassVar[str]
@@ -66,6 +88,9 @@ class Projection:
     def handle(self, tx: ProjectionTx, events: Sequence[EventRecord]) -> None:
         raise NotImplementedError
 
+    def reset(self) -> None:
+        """Forget in-process state; the next batch reads what it needs from its tables."""
+
 
 class ProjectionTx:
     """A ``Tx`` that also knows the physical table names of one generation."""
@@ -74,18 +99,28 @@ class ProjectionTx:
         self.tx = tx
         self.names = names
         self.ledger = ledger
+        self._formatted: dict[str, str] = {}
 
     def t(self, logical: str) -> str:
         return self.names[logical]
 
+    def _format(self, sql: str) -> str:
+        text = self._formatted.get(sql)
+        if text is None:
+            text = self._formatted[sql] = sql.format(**self.names)
+        return text
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.tx.execute(sql.format(**self.names), params)
+        self.tx.execute(self._format(sql), params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.tx.executemany(sql.format(**self.names), rows)
+        self.tx.executemany(self._format(sql), rows)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return self.tx.query(sql.format(**self.names), params)
+        return self.tx.query(self._format(sql), params)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.tx.rows(self._format(sql), params)
 
 
 def physical_names(projection: Projection, generation: int) -> dict[str, str]:
@@ -104,10 +139,17 @@ class ProjectionStatus:
     rate: float | None
     updated_at: str | None
     building: int | None
+    version: int = 1
+    code_version: int = 1
 
     @property
     def lag(self) -> int:
         return max(0, self.head - self.position)
+
+    @property
+    def stale(self) -> bool:
+        """Built by an older version of the projection's code: rebuild it."""
+        return self.version != self.code_version
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +162,8 @@ class ProjectionStatus:
             "rate": self.rate,
             "updated_at": self.updated_at,
             "rebuilding_position": self.building,
+            "version": self.version,
+            "stale": self.stale,
         }
 
 
@@ -127,18 +171,39 @@ class EventDecoder:
     """Stored notifications to domain events, exactly as the mapper does, minus its overhead."""
 
     def __init__(self, ledger: Ledger) -> None:
-        self.decode = ledger.mapper.transcoder.decode
+        mapper: Any = ledger.mapper
+        self.decode = mapper.transcoder.decode
+        self.cipher = getattr(mapper, "cipher", None)
+        self.compressor = getattr(mapper, "compressor", None)
         self.classes: dict[str, tuple[type[Any], int]] = {}
+        self._ids: dict[Any, UUID] = {}
 
-    def __call__(
-        self, position: int, originator_id: Any, version: int, topic: str, state: bytes
-    ) -> EventRecord:
+    def _class(self, topic: str) -> tuple[type[Any], int]:
         found = self.classes.get(topic)
         if found is None:
             cls = resolve_topic(topic)
             found = self.classes[topic] = (cls, getattr(cls, "class_version", 1))
-        cls, class_version = found
-        oid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+        return found
+
+    def _uuid(self, originator_id: Any) -> UUID:
+        if isinstance(originator_id, UUID):
+            return originator_id
+        oid = self._ids.get(originator_id)
+        if oid is None:
+            if len(self._ids) >= 100_000:
+                self._ids.clear()
+            oid = self._ids[originator_id] = UUID(str(originator_id))
+        return oid
+
+    def __call__(
+        self, position: int, originator_id: Any, version: int, topic: str, state: bytes
+    ) -> EventRecord:
+        cls, class_version = self._class(topic)
+        oid = self._uuid(originator_id)
+        if self.cipher is not None:
+            state = self.cipher.decrypt(state)
+        if self.compressor is not None:
+            state = self.compressor.decompress(state)
         event_state = self.decode(state)
         event_state["originator_id"] = oid
         event_state["originator_version"] = version
@@ -149,6 +214,10 @@ class EventDecoder:
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", event_state)
         return EventRecord(position, oid, version, topic, event)
+
+    def rows(self, rows: Sequence[Sequence[Any]]) -> list[EventRecord]:
+        """Rows of (position, originator id, version, topic, state), in order."""
+        return [self(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
 
 
 class _SubscriptionWaker:
@@ -165,11 +234,20 @@ class _SubscriptionWaker:
             with self._subscription as notifications:
                 for _ in notifications:
                     self._event.set()
-        except Exception as e:  # the follower falls back to its timeout
+        except Exception as e:  # the follower falls back to its timeout, then re-subscribes
             log.warning("subscription_stopped", error=type(e).__name__)
 
-    def wait(self, timeout: float) -> None:
-        self._event.wait(timeout)
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self, timeout: float, stop: Callable[[], bool]) -> None:
+        """Until a notification, ``timeout`` seconds, or ``stop()`` (checked every 0.1 s)."""
+        deadline = time.monotonic() + timeout
+        while not stop():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._event.wait(min(remaining, 0.1)):
+                break
         self._event.clear()
 
     def close(self) -> None:
@@ -186,20 +264,43 @@ class ProjectionEngine:
         store: ReadStore,
         projections: Sequence[Projection],
         *,
-        batch_size: int = 500,
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         self.ledger = ledger
         self.store = store
         self.projections = {p.name: p for p in projections}
-        self.batch_size = batch_size
+        self.batch_size = max(1, batch_size)
         self.decoder = EventDecoder(ledger)
         self._ensured: set[tuple[str, int]] = set()
+        # Wakes ``wait_for`` callers in this process as soon as a batch commits.
+        self._progress = threading.Condition()
+        recorder: Any = ledger.recorder
+        table = recorder.events_table_name
+        if store.postgres:
+            schema = recorder.datastore.schema
+            qualified, column = f'"{schema}"."{table}"', "notification_id"
+        else:
+            qualified, column = table, "rowid"
+        self._select_events = (
+            f"SELECT {column}, originator_id, originator_version, topic, state "
+            f"FROM {qualified} WHERE {column} > ? ORDER BY {column} LIMIT ?"
+        )
         self.ensure_state_table()
 
     # ------------------------------------------------------------ tables
 
+    def _ddl_lock(self, tx: Tx) -> None:
+        """On PostgreSQL, one process at a time creates or drops read-model tables.
+
+        Concurrent ``CREATE TABLE IF NOT EXISTS`` of the same table can fail on the
+        catalog's unique index; SQLite's write lock already serialises them.
+        """
+        if self.store.postgres:
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"arrears-rm:{self.store.schema}",))
+
     def ensure_state_table(self) -> None:
         with self.store.transaction() as tx:
+            self._ddl_lock(tx)
             tx.execute(
                 f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
                 "name TEXT NOT NULL, slot TEXT NOT NULL, generation BIGINT NOT NULL, "
@@ -210,6 +311,7 @@ class ProjectionEngine:
     def _create_tables(self, tx: Tx, projection: Projection, generation: int) -> dict[str, str]:
         names = physical_names(projection, generation)
         if (projection.name, generation) not in self._ensured:
+            self._ddl_lock(tx)
             for logical, ddl in projection.tables.items():
                 tx.execute(ddl.format(name=names[logical], **names))
             for logical, columns in projection.indexes.items():
@@ -222,12 +324,16 @@ class ProjectionEngine:
         return names
 
     def _drop_tables(self, tx: Tx, projection: Projection, generation: int) -> None:
+        self._ddl_lock(tx)
         for name in physical_names(projection, generation).values():
             tx.execute(f"DROP TABLE IF EXISTS {name}")
         self._ensured.discard((projection.name, generation))
 
     def _state(self, tx: Tx, name: str, slot: str, *, lock: bool) -> dict[str, Any] | None:
-        sql = f"SELECT generation, position, events, version FROM {STATE_TABLE} WHERE name = ? AND slot = ?"
+        sql = (
+            f"SELECT generation, position, events, version, rate FROM {STATE_TABLE} "
+            "WHERE name = ? AND slot = ?"
+        )
         if lock and self.store.postgres:
             sql += " FOR UPDATE"
         rows = tx.query(sql, (name, slot))
@@ -248,68 +354,131 @@ class ProjectionEngine:
             assert state is not None
         return state
 
+    def _positions(self, slot: str) -> dict[str, int]:
+        """Positions of every projection in ``slot`` as last committed (no lock)."""
+        rows = self.store.query(
+            f"SELECT name, position FROM {STATE_TABLE} WHERE slot = ?", (slot,)
+        )
+        return {r["name"]: int(r["position"]) for r in rows}
+
     # ---------------------------------------------------------- reading
 
     def head(self) -> int:
         return int(self.ledger.recorder.max_notification_id() or 0)
 
-    def _read(self, after: int, limit: int) -> list[EventRecord]:
-        notifications = self.ledger.recorder.select_notifications(
-            start=after, limit=limit, inclusive_of_start=False
-        )
-        decode = self.decoder
-        return [
-            decode(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-            for n in notifications
-        ]
+    def _read(self, after: int, limit: int, tx: Tx | None = None) -> list[EventRecord]:
+        """Up to ``limit`` events after position ``after``, decoded."""
+        if tx is not None:
+            return self.decoder.rows(tx.rows(self._select_events, (after, limit)))
+        with self.store.transaction(write=False) as read:
+            rows = read.rows(self._select_events, (after, limit))
+        return self.decoder.rows(rows)
 
     # ------------------------------------------------------- processing
 
-    def _apply_batch(self, projection: Projection, slot: str) -> int:
-        """Apply at most one batch to ``slot``; the number of events applied."""
+    def _apply(
+        self,
+        projection: Projection,
+        slot: str,
+        events: list[EventRecord],
+        after: int,
+        read_seconds: float,
+    ) -> tuple[int, int]:
+        """Apply one batch to ``slot``: (events applied, position now); position -1 if no slot.
+
+        ``events`` are every event after position ``after`` (read before the lock);
+        the slot's position, read under the lock, picks the ones still to apply.
+        """
         started = time.perf_counter()
-        with self.store.transaction() as tx:
-            if slot == "active":
-                state = self._active(tx, projection)
-            else:
-                found = self._state(tx, projection.name, slot, lock=True)
-                if found is None:
-                    return 0
-                state = found
-            position = int(state["position"])
-            events = self._read(position, self.batch_size)
+        try:
+            with self.store.transaction() as tx:
+                if slot == "active":
+                    state = self._active(tx, projection)
+                else:
+                    found = self._state(tx, projection.name, slot, lock=True)
+                    if found is None:
+                        return 0, -1
+                    state = found
+                position = int(state["position"])
+                if position >= after:
+                    batch = events[bisect.bisect_right(events, position, key=_position) :]
+                else:  # moved back by a switch: what this slot needs was not read
+                    batch = self._read(position, self.batch_size, tx)
+                if not batch:
+                    return 0, position
+                names = self._create_tables(tx, projection, int(state["generation"]))
+                projection.handle(ProjectionTx(tx, names, self.ledger), batch)
+                seconds = time.perf_counter() - started + read_seconds
+                rate = len(batch) / max(1e-9, seconds)
+                if state.get("rate") is not None:
+                    rate = RATE_SMOOTHING * rate + (1 - RATE_SMOOTHING) * float(state["rate"])
+                new_position = batch[-1].position
+                tx.execute(
+                    f"UPDATE {STATE_TABLE} SET position = ?, events = events + ?, rate = ?, "
+                    "updated_at = ? WHERE name = ? AND slot = ?",
+                    (
+                        new_position,
+                        len(batch),
+                        rate,
+                        to_text(datetime.now(UTC)),
+                        projection.name,
+                        slot,
+                    ),
+                )
+        except BaseException:
+            projection.reset()
+            raise
+        with self._progress:
+            self._progress.notify_all()
+        return len(batch), new_position
+
+    def _advance(
+        self,
+        projections: Sequence[Projection],
+        slot: str,
+        *,
+        max_batches: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Bring ``slot`` of each projection up to the head, one shared read per batch."""
+        known = self._positions(slot)
+        positions = {p.name: known.get(p.name, 0) for p in projections}
+        batches = dict.fromkeys(positions, 0)
+        pending = list(projections)
+        applied = 0
+        while pending:
+            after = min(positions[p.name] for p in pending)
+            started = time.perf_counter()
+            events = self._read(after, self.batch_size)
             if not events:
-                return 0
-            names = self._create_tables(tx, projection, int(state["generation"]))
-            projection.handle(ProjectionTx(tx, names, self.ledger), events)
-            tx.execute(
-                f"UPDATE {STATE_TABLE} SET position = ?, events = events + ?, rate = ?, "
-                "updated_at = ? WHERE name = ? AND slot = ?",
-                (
-                    events[-1].position,
-                    len(events),
-                    len(events) / max(1e-9, time.perf_counter() - started),
-                    to_text(datetime.now(UTC)),
-                    projection.name,
-                    slot,
-                ),
-            )
-        return len(events)
+                break
+            read_seconds = time.perf_counter() - started
+            last = events[-1].position
+            for projection in list(pending):
+                if positions[projection.name] >= last:
+                    continue  # ahead of the slowest: waits for the next read
+                count, position = self._apply(projection, slot, events, after, read_seconds)
+                if position < 0:  # the slot is gone (a rebuild finished elsewhere)
+                    pending.remove(projection)
+                    continue
+                positions[projection.name] = position
+                applied += count
+                if progress is not None and count:
+                    progress(count)
+                batches[projection.name] += 1
+                if max_batches is not None and batches[projection.name] >= max_batches:
+                    pending.remove(projection)
+        return applied
 
     def catch_up(
         self, names: Sequence[str] | None = None, *, max_batches: int | None = None
     ) -> int:
-        """Apply every stored event the named projections have not seen yet."""
-        applied = 0
-        for projection in self._select(names):
-            batches = 0
-            while max_batches is None or batches < max_batches:
-                count = self._apply_batch(projection, "active")
-                if not count:
-                    break
-                applied += count
-                batches += 1
-        return applied
+        """Apply every stored event the named projections have not seen yet.
+
+        Returns the number of events applied, summed over the projections.  With
+        ``max_batches`` each projection applies at most that many batches.
+        """
+        return self._advance(self._select(names), "active", max_batches=max_batches)
 
     def _select(self, names: Sequence[str] | None) -> list[Projection]:
         if not names:
@@ -330,22 +499,31 @@ class ProjectionEngine:
     ) -> None:
         """Catch up, then keep following new events until ``stop()`` says so.
 
-        PostgreSQL wakes up on the library's LISTEN/NOTIFY subscription; SQLite,
-        which has no notifications, polls.  ``on_idle`` runs after every catch-up
-        (the worker's clock tick hangs off it).
+        PostgreSQL wakes up on the library's LISTEN/NOTIFY subscription (and
+        re-subscribes if it drops; ``poll_interval`` is then only a safety net);
+        SQLite, which has no notifications, polls every ``poll_interval``
+        seconds.  ``on_idle`` runs after every catch-up (the worker's clock tick
+        hangs off it).  ``stop()`` is checked at least every 0.1 s while waiting.
         """
-        waker = _SubscriptionWaker(self.ledger, self.head()) if self.store.postgres else None
+        waker: _SubscriptionWaker | None = None
         try:
             while not stop():
+                if self.store.postgres and (waker is None or not waker.alive):
+                    if waker is not None:
+                        waker.close()
+                    # Subscribed before catching up, so nothing written meanwhile is missed.
+                    waker = _SubscriptionWaker(self.ledger, self.head())
                 self.catch_up()
                 if on_idle is not None:
                     on_idle()
                 if stop():
                     return
                 if waker is not None:
-                    waker.wait(poll_interval)
+                    waker.wait(poll_interval, stop)
                 else:
-                    time.sleep(poll_interval)
+                    deadline = time.monotonic() + poll_interval
+                    while not stop() and (remaining := deadline - time.monotonic()) > 0:
+                        time.sleep(min(remaining, 0.1))
         finally:
             if waker is not None:
                 waker.close()
@@ -353,25 +531,36 @@ class ProjectionEngine:
     def wait_for(
         self, position: int, names: Sequence[str] | None = None, timeout: float = 10.0
     ) -> bool:
-        """Read-your-writes: block until the read models have reached ``position``."""
+        """Read-your-writes: block until the read models have reached ``position``.
+
+        Someone must be following (``follow`` in this or another process, or a
+        ``catch_up`` call); otherwise this returns False after ``timeout`` seconds.
+        A follower in this process wakes the wait as soon as it commits; progress
+        made by other processes is polled (every 5 ms, backing off to 50 ms).
+        """
         deadline = time.monotonic() + timeout
-        wanted = self._select(names)
+        wanted = [p.name for p in self._select(names)]
+        delay = 0.005
         while True:
-            states = {s.name: s.position for s in self.status(include_head=False)}
-            if all(states.get(p.name, 0) >= position for p in wanted):
+            positions = self._positions("active")
+            if all(positions.get(name, 0) >= position for name in wanted):
                 return True
-            if time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 return False
-            time.sleep(0.02)
+            with self._progress:
+                self._progress.wait(min(delay, remaining))
+            delay = min(delay * 2, 0.05)
 
     # ------------------------------------------------------------ status
 
     def status(self, *, include_head: bool = True) -> list[ProjectionStatus]:
+        """Position, lag, smoothed rate (events/s while processing) and rebuild progress."""
         head = self.head() if include_head else 0
         rows = self.store.query(f"SELECT * FROM {STATE_TABLE}")
         by_slot = {(r["name"], r["slot"]): r for r in rows}
         out = []
-        for name in self.projections:
+        for name, projection in self.projections.items():
             active = by_slot.get((name, "active"))
             building = by_slot.get((name, "building"))
             rate = float(active["rate"]) if active and active.get("rate") is not None else None
@@ -385,6 +574,8 @@ class ProjectionEngine:
                     rate=rate,
                     updated_at=active["updated_at"] if active else None,
                     building=int(building["position"]) if building else None,
+                    version=int(active["version"]) if active else projection.version,
+                    code_version=projection.version,
                 )
             )
         return out
@@ -392,7 +583,11 @@ class ProjectionEngine:
     # ----------------------------------------------------------- rebuild
 
     def rebuild(self, name: str, *, progress: Callable[[int], None] | None = None) -> int:
-        """Fill a fresh generation from zero while the active one keeps serving, then switch."""
+        """Fill a fresh generation from zero while the active one keeps serving, then switch.
+
+        An interrupted rebuild resumes where it stopped.  Returns the number of
+        events this call applied to the new generation.
+        """
         (projection,) = self._select([name])
         with self.store.transaction() as tx:
             active = self._active(tx, projection)
@@ -401,7 +596,7 @@ class ProjectionEngine:
             if existing is not None:
                 generation = int(existing["generation"])
             else:
-                self._drop_tables(tx, projection, generation)
+                self._drop_tables(tx, projection, generation)  # leftovers of an abandoned build
                 now = to_text(datetime.now(UTC))
                 tx.execute(
                     f"INSERT INTO {STATE_TABLE} (name, slot, generation, position, events, version, "
@@ -411,33 +606,31 @@ class ProjectionEngine:
             self._create_tables(tx, projection, generation)
         total = 0
         while True:
-            count = self._apply_batch(projection, "building")
-            total += count
-            if progress is not None and count:
-                progress(count)
-            if count:
-                continue
+            total += self._advance([projection], "building", progress=progress)
             if self._switch(projection, generation):
                 return total
 
     def _switch(self, projection: Projection, generation: int) -> bool:
-        """Make the rebuilt generation active, if it has caught up with the active one."""
+        """Make the rebuilt generation active, if it has caught up with the ledger."""
         with self.store.transaction() as tx:
             active = self._active(tx, projection)
             building = self._state(tx, projection.name, "building", lock=True)
             if building is None:
+                if int(active["generation"]) >= generation:
+                    return True  # another process finished this rebuild and switched
                 raise LedgerError(f"rebuild of {projection.name} was abandoned by another process")
             if int(building["position"]) < self.head():
                 return False  # new events arrived: one more round
             old = int(active["generation"])
             tx.execute(
                 f"UPDATE {STATE_TABLE} SET generation = ?, position = ?, events = ?, version = ?, "
-                "updated_at = ? WHERE name = ? AND slot = 'active'",
+                "rate = ?, updated_at = ? WHERE name = ? AND slot = 'active'",
                 (
                     generation,
                     building["position"],
                     building["events"],
                     projection.version,
+                    building["rate"],
                     to_text(datetime.now(UTC)),
                     projection.name,
                 ),
@@ -461,3 +654,7 @@ class ProjectionEngine:
             with self.store.transaction() as tx:
                 self._create_tables(tx, projection, generation)
         return physical_names(projection, generation)
+
+
+def _position(record: EventRecord) -> int:
+    return record.position

@@ -8,23 +8,47 @@ times are stored as fixed-width UTC ISO strings so they compare as text.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
+from uuid import UUID
+
+import msgpack
+from eventsourcing.persistence import Transcoder
 
 from ledger.errors import StoreError
+from ledger.store.transcoder import MsgpackTranscoder
 from ledger.store.url import StoreConfig
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
+_TEXTS: dict[datetime, str] = {}
+_TEXTS_MAX = 100_000
+
 
 def to_text(moment: datetime) -> str:
-    """Fixed-width UTC text: lexical order equals time order on both backends."""
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+    """Fixed-width UTC text: lexical order equals time order on both backends.
+
+    Projections format the same instants over and over (an account's placement
+    and last contact on every save), so recent results are remembered; equal
+    instants in different offsets share one entry, and so one text.
+    """
+    text = _TEXTS.get(moment)
+    if text is None:
+        m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+        text = (
+            f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:"
+            f"{m.second:02d}.{m.microsecond:06d}Z"
+        )
+        if len(_TEXTS) >= _TEXTS_MAX:
+            _TEXTS.clear()
+        _TEXTS[moment] = text
+    return text
 
 
 def from_text(text: str) -> datetime:
@@ -35,6 +59,78 @@ def day_text(day: date | None) -> str | None:
     return day.isoformat() if day is not None else None
 
 
+class StateEncoder:
+    """Encodes state exactly as the ledger's transcoder does, byte for byte, only faster.
+
+    A projection that keeps an aggregate's state beside its row re-encodes it
+    on every save, and most of that time goes to the same few datetimes, dates
+    and UUIDs (an account's id, debtor, placement and due dates), each turned
+    into a msgpack ext value by Python code.  This encoder remembers those ext
+    values (bounded); everything else goes to the transcoder's own hook, so the
+    bytes are the transcoder's and decode with it.  Any other transcoder is
+    simply called.
+    """
+
+    _MAX = 200_000
+
+    def __init__(self, transcoder: Transcoder) -> None:
+        self.transcoder = transcoder
+        self._fallback: Callable[[Any], Any] | None = None
+        self._datetimes: dict[datetime, tuple[tzinfo | None, Any]] = {}
+        self._others: dict[Any, Any] = {}
+        self._packb: Callable[[Any], bytes] = transcoder.encode
+        if type(transcoder) is MsgpackTranscoder:
+            self._fallback = transcoder._default
+            self._packb = functools.partial(
+                msgpack.packb,
+                default=self._default,
+                use_bin_type=True,
+                datetime=False,
+                strict_types=True,
+            )
+
+    def __call__(self, obj: Any) -> bytes:
+        return self._packb(obj)
+
+    def _default(self, obj: Any) -> Any:
+        assert self._fallback is not None
+        kind = type(obj)
+        if kind is datetime:
+            # Equal instants in different offsets are equal keys: the offset is
+            # part of the encoding, so the entry only counts for the same tzinfo.
+            found = self._datetimes.get(obj)
+            if found is not None and found[0] is obj.tzinfo:
+                return found[1]
+            ext = self._fallback(obj)
+            if len(self._datetimes) >= self._MAX:
+                self._datetimes.clear()
+            self._datetimes[obj] = (obj.tzinfo, ext)
+            return ext
+        if kind is date or kind is UUID:
+            # A date never equals a UUID, and ``date == datetime`` is False.
+            ext = self._others.get(obj)
+            if ext is None:
+                ext = self._fallback(obj)
+                if len(self._others) >= self._MAX:
+                    self._others.clear()
+                self._others[obj] = ext
+            return ext
+        return self._fallback(obj)
+
+
+_PG_SQL: dict[str, str] = {}
+
+
+def _pg_sql(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s`` (a literal ``%`` doubled), remembered."""
+    translated = _PG_SQL.get(sql)
+    if translated is None:
+        translated = sql.replace("%", "%%").replace("?", "%s")
+        if len(_PG_SQL) < 10_000:
+            _PG_SQL[sql] = translated
+    return translated
+
+
 class Tx:
     """One read-model transaction: ``?`` placeholders on both backends."""
 
@@ -43,14 +139,14 @@ class Tx:
         self.postgres = postgres
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.postgres else sql
+        return _pg_sql(sql) if self.postgres else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.cursor.execute(self._sql(sql), tuple(params))
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            self.cursor.executemany(self._sql(sql), [tuple(r) for r in rows])
+            self.cursor.executemany(self._sql(sql), rows)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.cursor.execute(self._sql(sql), tuple(params))
@@ -58,6 +154,13 @@ class Tx:
             return []
         names = [d[0] for d in self.cursor.description]
         return [dict(zip(names, row, strict=True)) for row in self.cursor.fetchall()]
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Plain tuples, for hot paths that would only unpack the dicts again."""
+        self.cursor.execute(self._sql(sql), tuple(params))
+        if self.cursor.description is None:
+            return []
+        return list(self.cursor.fetchall())
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self.query(sql, params)
@@ -87,6 +190,10 @@ class ReadStore:
                     password=env["POSTGRES_PASSWORD"] or None,
                     connect_timeout=int(env.get("POSTGRES_CONNECT_TIMEOUT", "5")),
                     options=f"-c search_path={self.schema}",
+                    # Every statement runs inside ``transaction()``; autocommit keeps a
+                    # stray read from opening an implicit transaction that would hold
+                    # its locks (and turn the next ``transaction()`` into a savepoint).
+                    autocommit=True,
                 )
             except psycopg.Error as e:
                 raise StoreError(f"cannot open read models at {self.config.display}: {e}") from e
@@ -97,7 +204,11 @@ class ReadStore:
             path, uri=uri, timeout=30, isolation_level=None, check_same_thread=False
         )
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        # NORMAL, not FULL: a read model commits its rows and its position together,
+        # so a power cut can only take both back to an earlier commit, which the
+        # next catch-up redoes.  It never loses a ledger write: WAL frames are
+        # ordered, and the ledger's own FULL commits sync every frame before theirs.
+        conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
     @property

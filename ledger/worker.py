@@ -1,0 +1,153 @@
+"""The worker: keeps every read model current and runs the time processes on a clock tick.
+
+It is the projection engine's ``follow`` loop (catch up, then wait for new
+events) with the time processes (``ledger.processes``) hung off its idle hook
+once per tick.  Both halves are safe to run in several workers at once and to
+kill at any moment: a projection batch commits with its position, and each
+account's time events are one save decided on fresh state.
+
+Stopping: ``stop()`` (or SIGTERM / SIGINT once ``install_signal_handlers`` ran)
+ends the loop.  During a tick the worker finishes the account in hand and
+stops; anywhere else the signal interrupts at once, which rolls back the
+projection batch in progress (it is redone by the next run).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from ledger.processes import Order, TickReport, TimePolicy
+from ledger.services import LedgerService
+
+log = structlog.get_logger("arrears.worker")
+
+
+class WorkerStopping(BaseException):
+    """Raised by the signal handler to interrupt a wait or a projection batch."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class Worker:
+    """Read models plus time processes, on one ledger service."""
+
+    def __init__(
+        self,
+        service: LedgerService,
+        policy: TimePolicy | None = None,
+        *,
+        tick_seconds: float = 60.0,
+        poll_interval: float = 0.5,
+        order: Order = "shuffle",
+        on_tick: Callable[[TickReport], None] | None = None,
+    ) -> None:
+        if tick_seconds <= 0 or poll_interval <= 0:
+            raise ValueError("tick and poll interval must be positive")
+        self.service = service
+        self.policy = policy or TimePolicy()
+        self.tick_seconds = tick_seconds
+        self.poll_interval = min(poll_interval, tick_seconds)
+        self.order: Order = order
+        self.on_tick = on_tick
+        self.ticks = 0
+        self.stopped_by: str | None = None
+        self._stop = threading.Event()
+        self._in_tick = False
+        self._interruptible = False  # inside a catch-up or a wait: a signal may raise
+        self._next_tick = 0.0
+
+    # ------------------------------------------------------------ control
+
+    def stop(self) -> None:
+        """Ask the loop to end: after the account in hand during a tick, else at once."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def install_signal_handlers(self) -> dict[int, Any]:
+        """SIGTERM and SIGINT stop the worker cleanly; returns the handlers replaced."""
+        previous: dict[int, Any] = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stopped_by = signal.Signals(signum).name
+        self.stop()
+        if self._interruptible and not self._in_tick:
+            raise WorkerStopping(signum)
+
+    # ------------------------------------------------------------ running
+
+    def tick(self) -> TickReport:
+        """Run the time processes once, as of the service clock."""
+        self._in_tick = True
+        try:
+            report = self.service.run_time_processes(
+                self.policy.grace_days,
+                self.policy.default_after,
+                order=self.order,
+                stop=self._stop.is_set,
+            )
+        finally:
+            self._in_tick = False
+        self.ticks += 1
+        if self.on_tick is not None:
+            self.on_tick(report)
+        return report
+
+    def run_once(self) -> TickReport:
+        """Catch every read model up, run one tick, and catch up with what the tick recorded."""
+        engine = self.service.read_models().engine
+        self._interruptible = True
+        try:
+            engine.catch_up()
+            report = self.tick()
+            engine.catch_up()
+        except WorkerStopping:
+            log.info("worker_stopped", signal=self.stopped_by)
+            raise
+        finally:
+            self._interruptible = False
+        return report
+
+    def run(self) -> None:
+        """Follow the ledger until stopped, with a tick every ``tick_seconds``."""
+        engine = self.service.read_models().engine
+        self._next_tick = 0.0
+        log.info(
+            "worker_started",
+            tick_seconds=self.tick_seconds,
+            grace_days=self.policy.grace_days,
+            default_after=self.policy.default_after,
+        )
+        self._interruptible = True
+        try:
+            engine.follow(
+                stop=self._stop.is_set, poll_interval=self.poll_interval, on_idle=self._on_idle
+            )
+        except WorkerStopping:
+            pass
+        finally:
+            self._interruptible = False
+        log.info("worker_stopped", signal=self.stopped_by, ticks=self.ticks)
+
+    def _on_idle(self) -> None:
+        if self._stop.is_set() or time.monotonic() < self._next_tick:
+            return
+        self.tick()
+        self._next_tick = time.monotonic() + self.tick_seconds
+
+    def close(self) -> None:
+        self.service.read_models().close()
