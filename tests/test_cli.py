@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
+import cli.core
 from ledger.application import open_ledger
 from ledger.demo import CREDITORS, account_id_for
 from ledger.money import format_minor
@@ -64,7 +65,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: str) -
 def history_in_process(monkeypatch: pytest.MonkeyPatch, store: str, account: str) -> str:
     """``arrears history ACCOUNT --json`` in this process (fast, for comparing every account)."""
     monkeypatch.setattr(
-        cli, "build_service", lambda store=None, **_: LedgerService(open_ledger(store))
+        cli.core, "build_service", lambda store=None, **_: LedgerService(open_ledger(store))
     )
     result = CliRunner().invoke(
         cli.main, ["history", account, "--json", "--store", store], catch_exceptions=False

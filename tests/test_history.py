@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from conftest import JANE, placement, usd
 
 import cli
+import cli.core
 from ledger import errors
 from ledger.application import open_ledger
 from ledger.clock import MovableClock
@@ -326,7 +327,7 @@ class Ran:
 def run_cli(monkeypatch: pytest.MonkeyPatch, store_url: str) -> Callable[..., Ran]:
     """``arrears ARGS --store URL`` in this process, without configuring this process's logging."""
     monkeypatch.setattr(
-        cli, "build_service", lambda store=None, **_: LedgerService(open_ledger(store))
+        cli.core, "build_service", lambda store=None, **_: LedgerService(open_ledger(store))
     )
 
     def run(*args: str) -> Ran:

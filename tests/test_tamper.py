@@ -29,6 +29,7 @@ from click.testing import CliRunner
 from conftest import JANE, placement, usd
 
 import cli
+import cli.core
 from ledger.application import open_ledger
 from ledger.clock import MovableClock
 from ledger.domain.ids import seal_log_id
@@ -264,7 +265,7 @@ class Ran:
 def _cli_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process CLI runs open the store without configuring this process's logging."""
     monkeypatch.setattr(
-        cli, "build_service", lambda store=None, **_: LedgerService(open_ledger(store))
+        cli.core, "build_service", lambda store=None, **_: LedgerService(open_ledger(store))
     )
 
 

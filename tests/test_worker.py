@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections import Counter
 from collections.abc import Hashable
 from datetime import UTC, datetime
@@ -202,7 +203,8 @@ def _guarded(target: Any, results: Any, worker: int, *args: Any) -> None:
     try:
         results.put((worker, "ok", target(worker, *args)))
     except BaseException as e:
-        results.put((worker, "error", f"{type(e).__name__}: {e}"))
+        trace = "".join(traceback.format_exception(e)[-6:])
+        results.put((worker, "error", f"{type(e).__name__}: {e}\n{trace}"))
 
 
 def run_processes(target: Any, args: list[tuple[Any, ...]], timeout: float = 120) -> list[Any]:

@@ -69,6 +69,8 @@ class ReadModels:
         """Accounts that need action at ``now``, ranked, and those the policy left out."""
         names = self.engine.tables("account_summary")
         with self.store.transaction(write=False) as tx:
+            if self.store.postgres:  # accounts and schedules from one snapshot
+                tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             return scan_worklist(
                 tx,
                 names,
@@ -83,6 +85,8 @@ class ReadModels:
         """Installments and promises falling due, by ISO week from ``today``'s."""
         names = self.engine.tables("account_summary")
         with self.store.transaction(write=False) as tx:
+            if self.store.postgres:
+                tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             return cash_forecast(tx, names, today=today, weeks=weeks)
 
     def close(self) -> None:

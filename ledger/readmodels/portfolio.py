@@ -807,34 +807,39 @@ class PortfolioProjection(Projection):
                     )
 
     def _flush(self, tx: ProjectionTx, b: _Batch) -> None:
-        tx.executemany(
-            f"INSERT INTO {{money}} ({_MONEY_COLUMNS}) VALUES ({', '.join('?' * 16)})", b.money
-        )
-        tx.executemany(
-            "INSERT INTO {contacts} (account_id, version, recorded_at, occurred_at, creditor, "
-            "currency, agency, agent, channel, direction, outcome) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _insert(tx, "money", _MONEY_COLUMNS, b.money)
+        _insert(
+            tx,
+            "contacts",
+            "account_id, version, recorded_at, occurred_at, creditor, currency, agency, agent, "
+            "channel, direction, outcome",
             b.contacts,
         )
-        tx.executemany(
-            "INSERT INTO {placements} (account_id, version, agency, creditor, currency, "
-            "placed_at, recalled_at, balance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        _insert(
+            tx,
+            "placements",
+            "account_id, version, agency, creditor, currency, placed_at, recalled_at, balance",
             list(b.placements.values()),
         )
-        tx.executemany(
-            "INSERT INTO {promises} (account_id, promise_id, made_at, creditor, currency, "
-            "agency, agent, amount, due_date, outcome, resolved_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _insert(
+            tx,
+            "promises",
+            "account_id, promise_id, made_at, creditor, currency, agency, agent, amount, "
+            "due_date, outcome, resolved_at",
             list(b.promises.values()),
         )
-        tx.executemany(
-            "INSERT INTO {plans} (account_id, plan_id, agreed_at, creditor, currency, agency, "
-            "kind, total, outcome, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _insert(
+            tx,
+            "plans",
+            "account_id, plan_id, agreed_at, creditor, currency, agency, kind, total, outcome, "
+            "ended_at",
             list(b.plans.values()),
         )
-        tx.executemany(
-            "INSERT INTO {cases} (account_id, kind, case_id, opened_at, creditor, currency, "
-            "agency, resolved_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _insert(
+            tx,
+            "cases",
+            "account_id, kind, case_id, opened_at, creditor, currency, agency, resolved_at, "
+            "outcome",
             list(b.cases.values()),
         )
         tx.executemany(
@@ -864,6 +869,33 @@ class PortfolioProjection(Projection):
             f"ON CONFLICT (account_id) DO UPDATE SET {updates}",
             [s.row() for s in states],
         )
+
+
+#: Rows per multi-row INSERT: one statement per chunk instead of one per row (a
+#: round trip each on PostgreSQL), within SQLite's historical 999-parameter limit.
+_MAX_PARAMETERS = 999
+
+
+def _insert(
+    tx: ProjectionTx, table: str, columns: str, rows: Sequence[Sequence[Any]], tail: str = ""
+) -> None:
+    """``INSERT INTO {table} (columns) VALUES (...), (...) tail`` in as few statements as fit."""
+    if not rows:
+        return
+    import os
+    if os.environ.get("PF_MULTI", "1") == "0":
+        width = len(rows[0])
+        tx.executemany(f"INSERT INTO {{{table}}} ({columns}) VALUES (" + ", ".join("?" * width) + ")" + tail, rows)
+        return
+    width = len(rows[0])
+    group = "(" + ", ".join("?" * width) + ")"
+    per_statement = max(1, _MAX_PARAMETERS // width)
+    head = f"INSERT INTO {{{table}}} ({columns}) VALUES "
+    full = head + ", ".join([group] * per_statement) + tail
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = full if len(chunk) == per_statement else head + ", ".join([group] * len(chunk)) + tail
+        tx.execute(sql, [value for row in chunk for value in row])
 
 
 _HANDLERS: dict[type[Any], Any] = {
