@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
@@ -216,6 +217,11 @@ def fresh_pg_schema(url: str) -> tuple[str, Callable[[], None]]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["projections"]:  # read-model catch-up and rebuild memory
+        from bench.projections import main as projections_main
+
+        projections_main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--payments", type=int, default=2000)

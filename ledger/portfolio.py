@@ -12,6 +12,7 @@ from typing import Any
 
 from ledger.application import Ledger
 from ledger.domain.account import Account
+from ledger.domain.lifecycle import OPEN_STATUSES
 from ledger.money import format_minor
 from ledger.replay import replay_all
 
@@ -55,6 +56,8 @@ def portfolio_summary(ledger: Ledger) -> list[CreditorSummary]:
         row.accounts += 1
         row.placed += aggregate.placed_total
         row.collected += aggregate.paid_total
-        row.outstanding += aggregate.total_balance
+        if aggregate.status in OPEN_STATUSES:
+            # Sold and closed balances are no longer ours to collect (as in the report).
+            row.outstanding += aggregate.total_balance
         row.statuses[aggregate.status] += 1
     return [rows[key] for key in sorted(rows)]

@@ -21,6 +21,15 @@ from ledger.money import Money
 from ledger.services import DebtorDetails, LedgerService, Placement
 
 PG_URL = os.environ.get("ARREARS_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_logs() -> None:
+    """Info lines for every command would dominate the suite's time; tests that check
+    logging configure their own streams."""
+    from ledger.logs import configure_logging
+
+    configure_logging(level=os.environ.get("ARREARS_TEST_LOG_LEVEL", "WARNING"))
 PG_SKIP_REASON = "ARREARS_TEST_POSTGRES_URL is not set (CI sets it; export it to run PostgreSQL tests)"
 requires_postgres = pytest.mark.skipif(not PG_URL, reason=PG_SKIP_REASON)
 

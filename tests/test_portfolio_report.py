@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from ledger.application import Ledger, open_ledger
+from ledger.application import open_ledger
 from ledger.clock import MovableClock
 from ledger.money import Money
 from ledger.readmodels import ReadModels
@@ -105,14 +105,17 @@ def test_rebuild_from_zero_equals_incremental_row_for_row(demo_copy: str) -> Non
     every table holds exactly the same rows."""
     app = open_ledger(demo_copy)
     try:
-        models = ReadModels(app, [PortfolioProjection()], batch_size=137)
-        models.engine.catch_up(max_batches=40)
+        models = ReadModels(app, [PortfolioProjection()], batch_size=251)
+        models.engine.catch_up(max_batches=25)
         clock = MovableClock(datetime(2027, 2, 1, 9, 0, tzinfo=UTC), tick=timedelta(seconds=1))
         service = LedgerService(app, clock)
         account = service.place_account(placement("LATE-1"), debtor=JANE).id
         service.place_with_agency(account, agency="Apex Recovery", commission_basis_points=2000)
         service.record_contact(
-            account, channel="phone", direction="outbound", outcome="right_party_contact",
+            account,
+            channel="phone",
+            direction="outbound",
+            outcome="right_party_contact",
             agent="agent-99",
         )
         paid = service.post_payment(account, usd("300.00"), method="check").payment_id
@@ -264,6 +267,7 @@ def test_scenario_exact_figures(service: LedgerService, clock: MovableClock) -> 
     assert acme["currency"] == "USD"
     assert (acme["accounts_placed"], acme["placed"]) == (3, "1800.00")
     assert acme["collected"] == "450.00"  # 200 + 100 + 50 + 100 (+80 -80 reversed)
+    assert acme["accounts_collected"] == 2  # ACC-0002's only payment was reversed
     assert acme["liquidation_rate"] == "0.2500"
     assert (acme["accounts_outstanding"], acme["outstanding"]) == (2, "1350.00")
     assert bucket(acme, "91-180") == (1, "850.00")  # ACC-0001, 121 days
@@ -290,6 +294,7 @@ def test_scenario_exact_figures(service: LedgerService, clock: MovableClock) -> 
     apex = only(report["by_agency"], agency="Apex Recovery")
     assert (apex["accounts_placed"], apex["placed"], apex["collected"]) == (1, "1200.00", "200.00")
     assert apex["liquidation_rate"] == "0.1667"
+    assert apex["accounts_collected"] == 1
     assert apex["accounts_outstanding"] == 0  # recalled: Blue Ridge holds it now
     assert (apex["accounts_contacted"], apex["right_party_contact_rate"]) == (1, "1.0000")
     assert (apex["promises_made"], apex["promise_kept_rate"]) == (1, "1.0000")

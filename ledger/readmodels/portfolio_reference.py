@@ -193,6 +193,7 @@ class _Reference:
             row.accounts_placed += 1
             row.placed += account.placed_total
             row.collected += account.paid_total
+            row.accounts_collected += account.paid_total > 0
             if outstanding is not None:
                 row.aging_accounts[bucket] += 1
                 row.aging_balance[bucket] += outstanding
@@ -211,12 +212,17 @@ class _Reference:
             for row in self._agency_rows(account, agency):
                 row.accounts_placed += 1
                 row.placed += balance
+        by_holder: dict[str, int] = {}
         for holder, agent, amount in trail.flows:
-            for row in self._agency_rows(account, holder):
-                row.collected += amount
+            if holder is not None:
+                by_holder[holder] = by_holder.get(holder, 0) + amount
             if agent is not None and self._agent_counts(holder):
                 collected = self._agent(agent).collected
                 collected[cur] = collected.get(cur, 0) + amount
+        for holder, amount in by_holder.items():
+            for row in self._agency_rows(account, holder):
+                row.collected += amount
+                row.accounts_collected += amount > 0
         for agency in trail.contacted:
             for row in self._agency_rows(account, agency):
                 row.accounts_contacted += 1

@@ -200,16 +200,16 @@ class ReadStore:
             return conn
         path = self.config.env["SQLITE_DBNAME"]
         uri = path.startswith("file:")
-        conn = sqlite3.connect(
+        lite = sqlite3.connect(
             path, uri=uri, timeout=30, isolation_level=None, check_same_thread=False
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        lite.execute("PRAGMA journal_mode=WAL")
         # NORMAL, not FULL: a read model commits its rows and its position together,
         # so a power cut can only take both back to an earlier commit, which the
         # next catch-up redoes.  It never loses a ledger write: WAL frames are
         # ordered, and the ledger's own FULL commits sync every frame before theirs.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+        lite.execute("PRAGMA synchronous=NORMAL")
+        return lite
 
     @property
     def connection(self) -> Any:
