@@ -15,6 +15,7 @@
 Options: ``--accounts N`` (demo size, default 2000), ``--postgres URL``
 (default $ARREARS_TEST_POSTGRES_URL), ``--events N`` (default 1,000,000),
 ``--million-on sqlite|postgres|both`` (default sqlite), ``--skip-million``,
+``--skip-catch-up``,
 ``--repeat N`` (best of N runs, default 3), ``--batch-size N``.
 """
 
@@ -345,23 +346,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--million-on", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--skip-million", action="store_true")
+    parser.add_argument("--skip-catch-up", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     args = parser.parse_args(args_in)
     configure_logging(level="WARNING")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        catch_up_figures(
-            "sqlite", f"sqlite:///{work / 'demo.db'}", args.accounts, args.repeat, args.batch_size
-        )
-        if args.postgres:
-            url, drop = fresh_pg_schema(args.postgres)
-            try:
-                catch_up_figures("postgres", url, args.accounts, args.repeat, args.batch_size)
-            finally:
-                drop()
-        else:
-            print("\n(postgres skipped: pass --postgres URL or set ARREARS_TEST_POSTGRES_URL)")
+        if not args.skip_catch_up:
+            catch_up_figures(
+                "sqlite", f"sqlite:///{work / 'demo.db'}", args.accounts, args.repeat,
+                args.batch_size,
+            )
+            if args.postgres:
+                url, drop = fresh_pg_schema(args.postgres)
+                try:
+                    catch_up_figures("postgres", url, args.accounts, args.repeat, args.batch_size)
+                finally:
+                    drop()
+            else:
+                print("\n(postgres skipped: pass --postgres URL or set ARREARS_TEST_POSTGRES_URL)")
         if args.skip_million:
             return
         if args.million_on in ("sqlite", "both"):

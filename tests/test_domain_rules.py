@@ -1109,7 +1109,7 @@ def test_unreachable_store_is_a_store_error(tmp_path: Path) -> None:
 def test_an_installment_is_missed_once_and_only_after_its_due_date(
     memory_service: LedgerService, aid: UUID, clock: MovableClock
 ) -> None:
-    """Missing an installment before its day is installment_not_due; twice, installment_already_missed."""
+    """Missed before its day: installment_not_due; missed twice: installment_already_missed."""
     memory_service.agree_plan(
         aid,
         kind="installment",

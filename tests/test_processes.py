@@ -19,6 +19,7 @@ from uuid import UUID
 
 import pytest
 from conftest import JANE, START, placement, usd
+from eventsourcing.domain import Snapshot
 
 from ledger import errors, processes
 from ledger.application import open_ledger
@@ -56,9 +57,7 @@ def aid(service: LedgerService) -> Iterator[UUID]:
 
 def plan(service: LedgerService, aid: UUID, kind: str, total: str, *amounts: str) -> str:
     """Agree a plan with one installment per amount, due on the 1st of each month from April."""
-    schedule = [
-        Installment(date(2026, 4 + n, 1), usd(amount)) for n, amount in enumerate(amounts)
-    ]
+    schedule = [Installment(date(2026, 4 + n, 1), usd(amount)) for n, amount in enumerate(amounts)]
     account = service.agree_plan(aid, kind=kind, total=usd(total), installments=schedule)
     assert account.plan is not None
     return str(account.plan["id"])
@@ -70,7 +69,7 @@ def plan(service: LedgerService, aid: UUID, kind: str, total: str, *amounts: str
 def test_promise_is_kept_as_soon_as_payments_reach_it(
     service: LedgerService, clock: MovableClock, aid: UUID
 ) -> None:
-    """A promise paid in two parts is kept on the tick after the second, once, before its due date."""
+    """A promise paid in two parts is kept on the tick after the second, once, before it is due."""
     service.make_promise(aid, usd("300.00"), TODAY + timedelta(days=10))
     service.post_payment(aid, usd("100.00"), method="card")
     assert tick(service) == {}
@@ -84,7 +83,7 @@ def test_promise_is_kept_as_soon_as_payments_reach_it(
 def test_promise_is_broken_only_after_due_date_plus_grace(
     service: LedgerService, clock: MovableClock, aid: UUID, grace: int
 ) -> None:
-    """Short of its amount, a promise is broken the day after due + grace days, not a day earlier."""
+    """A promise short of its amount is broken the day after due + grace, not a day earlier."""
     promise_due = TODAY + timedelta(days=7)
     service.make_promise(aid, usd("300.00"), promise_due)
     service.post_payment(aid, usd("299.99"), method="card")
@@ -155,7 +154,7 @@ def test_installment_plan_paid_in_full_is_completed(
 def test_settlement_is_completed_waived_and_closed_in_one_save(
     service: LedgerService, clock: MovableClock, aid: UUID, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A paid settlement records PlanCompleted, BalanceWaived and Closed(settled) in a single save."""
+    """A paid settlement records PlanCompleted, BalanceWaived and Closed(settled) in one save."""
     plan(service, aid, "settlement", "720.00", "360.00", "360.00")
     on(date(2026, 4, 30), clock)
     service.post_payment(aid, usd("720.00"), method="card")
@@ -178,7 +177,7 @@ def test_settlement_is_completed_waived_and_closed_in_one_save(
 def test_a_failure_part_way_through_a_settlement_records_none_of_it(
     service: LedgerService, clock: MovableClock, aid: UUID, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """If closing fails after the plan completed and the waiver, nothing is saved; the next tick does all."""
+    """If the close fails after completion and waiver, nothing is saved; the next tick does all."""
     plan(service, aid, "settlement", "600.00", "600.00")
     service.post_payment(aid, usd("600.00"), method="card")
     version = service.get_account(aid).version
@@ -223,7 +222,7 @@ def test_amended_plan_is_judged_on_its_new_schedule(
 def test_already_done_refusals_are_no_ops(
     service: LedgerService, clock: MovableClock, aid: UUID, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A stale decision meeting 'no open promise' / 'already missed' / 'no active plan' records nothing."""
+    """A stale decision refused as no open promise / already missed / no active plan: no-op."""
     plan_id = plan(service, aid, "installment", "1200.00", "600.00", "600.00")
     on(date(2026, 4, 10), clock)
     service.miss_installment(aid, date(2026, 4, 1))
@@ -264,7 +263,7 @@ def test_a_second_service_with_a_stale_cache_records_nothing_twice(
 
 
 def test_snapshots_from_before_missed_dates_still_load_and_decide() -> None:
-    """A plan state without 'missed_dates' (older snapshot) loads, counts misses in order, and grows."""
+    """A plan state without 'missed_dates' (older snapshot) is decided by its count of misses."""
     schedule = [(date(2026, 4, 1), 100), (date(2026, 5, 1), 100), (date(2026, 6, 1), 100)]
     assert newly_missed(schedule, 0, date(2026, 6, 10), 3, None, 1) == (
         date(2026, 5, 1),
@@ -293,7 +292,48 @@ def test_snapshots_from_before_missed_dates_still_load_and_decide() -> None:
         amount=100,
     )
     event.apply(account)
-    assert account.plan["missed"] == 2 and account.missed_dates == [date(2026, 5, 1)]
+    assert account.plan["missed"] == 2 and account.missed_dates is None  # still only counted
+
+
+def test_an_old_snapshot_without_missed_dates_is_not_missed_again(
+    store_url: str, service: LedgerService, clock: MovableClock, aid: UUID
+) -> None:
+    """A stored snapshot whose plan predates 'missed_dates' loads; no miss is repeated."""
+    plan(service, aid, "installment", "1200.00", "400.00", "400.00", "400.00")
+    on(date(2026, 4, 10), clock)
+    service.miss_installment(aid, date(2026, 4, 1))
+    account = service.get_account(aid)
+    old = Snapshot.take(account)
+    state = dict(old.state)
+    state["plan"] = {k: v for k, v in account.plan.items() if k != "missed_dates"}  # type: ignore[union-attr]
+    service.ledger.snapshots.put(  # type: ignore[union-attr]
+        [
+            Snapshot(
+                originator_id=old.originator_id,
+                originator_version=old.originator_version,
+                timestamp=old.timestamp,
+                topic=old.topic,
+                state=state,
+            )
+        ]
+    )
+    fresh_ledger = open_ledger(store_url)  # no cache: loads from the snapshot
+    try:
+        other = LedgerService(fresh_ledger, clock)
+        assert other.get_account(aid).missed_dates is None
+        on(date(2026, 5, 10), clock)
+        assert other.advance_account(aid, TimePolicy(default_after=3)) == ["InstallmentMissed"]
+        assert other.advance_account(aid, TimePolicy(default_after=3)) == []
+        on(date(2026, 6, 10), clock)
+        assert other.advance_account(aid, TimePolicy(default_after=3)) == [
+            "InstallmentMissed",
+            "PlanDefaulted",
+        ]
+    finally:
+        fresh_ledger.close()
+    stored = list(service.ledger.events.get(aid))
+    missed = [e.due_date for e in stored if isinstance(e, Account.InstallmentMissed)]
+    assert missed == [date(2026, 4, 1), date(2026, 5, 1), date(2026, 6, 1)]
 
 
 def test_policy_is_validated() -> None:

@@ -214,7 +214,8 @@ def test_failed_batch_commits_nothing_and_the_retry_counts_once(demo_copy: str) 
             if Flaky.calls == 3:
                 raise RuntimeError("crash after writing")  # ... then the batch fails
 
-    with engine_on(demo_copy, batch_size=700, projections=[Flaky()]) as engine:
+    with engine_on(demo_copy, projections=[Flaky()]) as engine:
+        engine.batch_size = max(100, engine.head() // 5)
         engine.catch_up(max_batches=2)
         rows_before = table_rows(engine, "account_summary")
         position = status_of(engine, "account_summary").position
@@ -235,10 +236,12 @@ def test_failed_batch_commits_nothing_and_the_retry_counts_once(demo_copy: str) 
 def test_rebuild_keeps_serving_the_old_generation_then_switches(demo_copy: str) -> None:
     """While a rebuild fills the next generation, readers get the old tables (from another
     connection), and status shows the rebuild; then the switch drops the old generation."""
-    with engine_on(demo_copy) as engine:
+    only = [AccountSummaryProjection()]
+    with engine_on(demo_copy, projections=only) as engine:
         engine.catch_up()
         old = table_rows(engine, "account_summary")
         generation = status_of(engine, "account_summary").generation
+        batch = max(100, engine.head() // 5)
     rebuilding, checked = threading.Event(), threading.Event()
     seen: dict[str, Any] = {}
     failure: list[BaseException] = []
@@ -250,7 +253,7 @@ def test_rebuild_keeps_serving_the_old_generation_then_switches(demo_copy: str) 
 
     def rebuild() -> None:
         try:
-            with engine_on(demo_copy, batch_size=300) as builder:
+            with engine_on(demo_copy, batch_size=batch, projections=only) as builder:
                 seen["total"] = builder.rebuild("account_summary", progress=progress)
         except BaseException as e:
             failure.append(e)
@@ -260,7 +263,7 @@ def test_rebuild_keeps_serving_the_old_generation_then_switches(demo_copy: str) 
     thread.start()
     try:
         assert rebuilding.wait(30)
-        with engine_on(demo_copy) as reader:
+        with engine_on(demo_copy, projections=[AccountSummaryProjection()]) as reader:
             mid = status_of(reader, "account_summary")
             assert mid.generation == generation and mid.building is not None
             assert 0 < mid.building < mid.head
@@ -270,7 +273,7 @@ def test_rebuild_keeps_serving_the_old_generation_then_switches(demo_copy: str) 
         checked.set()
         thread.join(60)
     assert not failure, failure
-    with engine_on(demo_copy) as engine:
+    with engine_on(demo_copy, projections=[AccountSummaryProjection()]) as engine:
         done = status_of(engine, "account_summary")
         assert done.generation == generation + 1 and done.building is None and done.lag == 0
         assert seen["total"] == done.events == stored_events(engine)
@@ -290,10 +293,12 @@ def test_two_engines_catching_up_concurrently_never_double_count(demo_copy: str)
     read model counted every event once."""
     failures: list[BaseException] = []
     start = threading.Barrier(3)
+    ledger = open_ledger(demo_copy)
+    head = int(ledger.recorder.max_notification_id() or 0)
 
     def race(seed: int) -> None:
         try:
-            with engine_on(demo_copy, batch_size=250 + 50 * seed) as engine:
+            with engine_on(demo_copy, batch_size=max(100, head // (5 + seed))) as engine:
                 start.wait(30)
                 while engine.catch_up(max_batches=1):
                     pass
@@ -303,7 +308,6 @@ def test_two_engines_catching_up_concurrently_never_double_count(demo_copy: str)
     threads = [threading.Thread(target=race, args=(n,)) for n in (1, 2)]
     for thread in threads:
         thread.start()
-    ledger = open_ledger(demo_copy)
     try:
         start.wait(30)
         Writer(ledger, seed=5).some(20)
@@ -351,13 +355,13 @@ def _paid_total(engine: ProjectionEngine, account: UUID) -> int:
         )
 
 
-def test_wait_for_returns_once_a_follower_reached_the_write(demo_copy: str) -> None:
+def test_wait_for_returns_once_a_follower_reached_the_write(store_url: str) -> None:
     """With ``follow`` running in another thread, ``wait_for(position)`` of a write made after
     the call's engine started returns True, and the write is then visible."""
-    thread, stop, failures = _follow_in_thread(demo_copy, poll_interval=0.05)
-    ledger = open_ledger(demo_copy)
+    thread, stop, failures = _follow_in_thread(store_url, poll_interval=0.05)
+    ledger = open_ledger(store_url)
     try:
-        with engine_on(demo_copy) as reader:
+        with engine_on(store_url) as reader:
             writer = Writer(ledger)
             account = writer.fresh[0]
             assert reader.wait_for(reader.head(), timeout=60)
@@ -379,11 +383,13 @@ def test_wait_for_returns_once_a_follower_reached_the_write(demo_copy: str) -> N
 def test_wait_for_times_out_when_nothing_follows(demo_copy: str) -> None:
     """No follower: ``wait_for`` gives up after its timeout and says so."""
     with engine_on(demo_copy) as engine:
-        engine.catch_up()
         started = time.monotonic()
-        assert not engine.wait_for(engine.head() + 1, timeout=0.3)
+        assert not engine.wait_for(1, timeout=0.3)  # nothing catches up from 0
         assert 0.3 <= time.monotonic() - started < 3
-        assert engine.wait_for(engine.head(), timeout=0.3)
+        assert engine.wait_for(0, timeout=0.3)
+        engine.catch_up(["account_summary"])
+        assert engine.wait_for(engine.head(), ["account_summary"], timeout=0.3)
+        assert not engine.wait_for(engine.head(), timeout=0.3)  # the others did not move
 
 
 @requires_postgres

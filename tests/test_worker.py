@@ -21,7 +21,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Hashable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -31,11 +31,12 @@ from conftest import JANE, placement
 from ledger.application import Ledger, open_ledger
 from ledger.clock import MovableClock
 from ledger.domain.account import Account
+from ledger.money import Money
 from ledger.processes import TimePolicy, advance
 from ledger.readmodels import ReadModels
 from ledger.readmodels.engine import physical_names
 from ledger.readmodels.sqlstore import ReadStore
-from ledger.services import LedgerService
+from ledger.services import Installment, LedgerService
 from ledger.store.url import parse_store_url
 from ledger.worker import Worker
 
@@ -75,38 +76,49 @@ def dump(models: ReadModels, name: str) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
+def interrupt(url: str, store: ReadStore, head: int, signum: int, log: Path) -> dict[str, int]:
+    """Start a following worker, send ``signum`` once it has committed a batch past where
+    the read models stood but not reached ``head``; the positions it left."""
+    before = positions(store)
+    started = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [ARREARS, "worker", "--store", url, "--tick", "3600"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=worker_env(),
+        )
+        try:
+            while time.monotonic() - started < 60:
+                now = positions(store)
+                if any(before.get(name, 0) < p < head for name, p in now.items()):
+                    break
+                assert proc.poll() is None, log.read_text()
+                time.sleep(0.005)
+            proc.send_signal(signum)
+            code = proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    expected = -signal.SIGKILL if signum == signal.SIGKILL else 0
+    assert code == expected, log.read_text()
+    return positions(store)
+
+
 def test_worker_killed_mid_batch_and_restarted_leaves_identical_read_models(
     demo_copy: str, tmp_path: Path
 ) -> None:
-    """SIGKILL part-way through the catch-up, restart with --once: every table equals a rebuild."""
+    """SIGKILL mid-catch-up, SIGTERM mid-catch-up, then --once: every table equals a rebuild."""
     ledger = open_ledger(demo_copy)
     head = int(ledger.recorder.max_notification_id() or 0)
     store = ReadStore(parse_store_url(demo_copy))
-    assert not any(positions(store).values())  # a fresh copy: nothing projected yet
-    log = (tmp_path / "worker.log").open("w")
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [ARREARS, "worker", "--store", demo_copy, "--tick", "3600"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=worker_env(),
-    )
-    try:
-        seen: dict[str, int] = {}
-        while time.monotonic() - started < 60:
-            seen = positions(store)
-            if any(0 < p < head for p in seen.values()):
-                break
-            assert proc.poll() is None, (tmp_path / "worker.log").read_text()
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
-    killed_at = positions(store)
-    assert any(0 < p < head for p in killed_at.values()), (seen, killed_at, head)
+    assert not any(positions(store).values())  # a fresh copy: nothing projected yet
+    killed_at = interrupt(demo_copy, store, head, signal.SIGKILL, tmp_path / "killed.log")
+    assert any(0 < p < head for p in killed_at.values()), (killed_at, head)
+    stopped_at = interrupt(demo_copy, store, head, signal.SIGTERM, tmp_path / "stopped.log")
+    assert "stopped by SIGTERM" in (tmp_path / "stopped.log").read_text()
+    assert sum(stopped_at.values()) > sum(killed_at.values())
 
     rerun = subprocess.run(
         [ARREARS, "worker", "--once", "--store", demo_copy],
@@ -144,7 +156,7 @@ def test_worker_killed_mid_batch_and_restarted_leaves_identical_read_models(
         store.close()
         ledger.close()
     print(
-        f"\n{demo_copy.split(':')[0]}: killed at {killed_at} of {head}; "
+        f"\n{demo_copy.split(':')[0]}: killed at {killed_at}, stopped at {stopped_at} of {head}; "
         f"whole test {time.monotonic() - started:.1f}s"
     )
 
@@ -169,6 +181,55 @@ def event_key(event: Any) -> tuple[Hashable, ...]:
     else:
         subject = None
     return (name, str(event.originator_id), subject)
+
+
+def arrange_more(url: str, accounts: int = 80) -> None:
+    """The demo settles its own promises and settlements; give the workers some too.
+
+    On quiet active accounts, after the demo timeline: promises paid in full, promises
+    paid in part, installment plans paid in full, and settlements paid in full.
+    """
+    ledger = open_ledger(url)
+    try:
+        clock = MovableClock(datetime(2026, 8, 1, 9, 0, tzinfo=UTC), tick=timedelta(seconds=1))
+        service = LedgerService(ledger, clock)
+        quiet = []
+        for aid in service.list_account_ids():
+            account = service.get_account(aid)
+            if (
+                account.status == "active"
+                and account.plan is None
+                and account.open_promise is None
+                and account.total_balance >= 1000
+            ):
+                quiet.append(account)
+            if len(quiet) == accounts:
+                break
+        for n, account in enumerate(quiet):
+            balance = account.total_balance
+
+            def money(minor: int, currency: str = account.currency) -> Money:
+                return Money(minor, currency)
+
+            if n % 4 in (0, 1):
+                service.make_promise(account.id, money(balance // 10), date(2026, 8, 10))
+                paid = balance // 10 if n % 4 == 0 else balance // 20
+                service.post_payment(account.id, money(paid), method="card")
+                continue
+            total = balance if n % 4 == 2 else balance * 6 // 10
+            first = total // 2
+            service.agree_plan(
+                account.id,
+                kind="installment" if n % 4 == 2 else "settlement",
+                total=money(total),
+                installments=[
+                    Installment(date(2026, 8, 5), money(first)),
+                    Installment(date(2026, 9, 5), money(total - first)),
+                ],
+            )
+            service.post_payment(account.id, money(total), method="ach")
+    finally:
+        ledger.close()
 
 
 def expected_events(url: str) -> Counter[tuple[Hashable, ...]]:
@@ -268,8 +329,18 @@ def _worker_once(worker: int, barrier: Any, url: str, order: str) -> dict[str, A
 def test_time_processes_fire_exactly_once_with_two_concurrent_workers(demo_copy: str) -> None:
     """Two worker processes ticking at once: each due event is stored once, none is missing."""
     started = time.monotonic()
+    arrange_more(demo_copy)
     expected = expected_events(demo_copy)
-    assert sum(expected.values()) > 50, expected  # the demo leaves plenty to do
+    kinds = Counter(key[0] for key in expected.elements())
+    assert set(kinds) == {
+        "PromiseKept",
+        "PromiseBroken",
+        "InstallmentMissed",
+        "PlanDefaulted",
+        "PlanCompleted",
+        "BalanceWaived",
+        "Closed",
+    }, kinds
     ledger = open_ledger(demo_copy)
     head = int(ledger.recorder.max_notification_id() or 0)
     ledger.close()
@@ -309,7 +380,8 @@ def test_time_processes_fire_exactly_once_with_two_concurrent_workers(demo_copy:
         ledger.close()
     shares = [sum(r["events"].values()) for r in reports]
     print(
-        f"\n{demo_copy.split(':')[0]}: {sum(expected.values())} events expected, stored once each; "
+        f"\n{demo_copy.split(':')[0]}: {sum(expected.values())} events expected ({dict(kinds)}), "
+        "stored once each; "
         f"workers recorded {shares}, {sum(r['conflicts'] for r in reports)} version conflicts "
         f"lost and retried; whole test {time.monotonic() - started:.1f}s"
     )

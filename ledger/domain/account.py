@@ -361,7 +361,9 @@ class Account(Aggregate):
         def apply(self, account: Account) -> None:
             assert account.plan is not None
             account.plan["missed"] += 1
-            account.plan.setdefault("missed_dates", []).append(self.due_date)
+            dates = account.plan.get("missed_dates")
+            if dates is not None:  # None: a plan from an older snapshot, only counted
+                dates.append(self.due_date)
 
     class PlanDefaulted(Event):
         plan_id: str
@@ -1077,9 +1079,7 @@ class Account(Aggregate):
         plan = self._check_plan()
         self._emit(self.PlanCancelled, at, plan_id=plan["id"], reason=reason)
 
-    def miss_installment(
-        self, *, at: datetime, due_date: date, plan_id: str | None = None
-    ) -> None:
+    def miss_installment(self, *, at: datetime, due_date: date, plan_id: str | None = None) -> None:
         """Record that the installment due ``due_date`` was not paid; once per due date."""
         self._check_open()
         plan = self._check_plan(plan_id)

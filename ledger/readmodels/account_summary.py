@@ -22,6 +22,18 @@ from ledger.readmodels.sqlstore import StateEncoder, day_text, to_text
 
 CHANNELS = ("phone", "sms", "email", "letter", "visit")
 
+# Built once: ``isinstance(x, A | B | ...)`` would build the union again for every event.
+_ACCOUNT_EVENTS = (Account.Event, Account.Placed)
+_SCHEDULE_EVENTS = (
+    Account.PlanAgreed,
+    Account.PlanAmended,
+    Account.PlanCancelled,
+    Account.PlanDefaulted,
+    Account.PlanCompleted,
+    Account.SoldToDebtBuyer,
+    Account.Closed,
+)
+
 
 class AccountSummaryProjection(Projection):
     name = "account_summary"
@@ -64,14 +76,14 @@ class AccountSummaryProjection(Projection):
     }
 
     def handle(self, tx: ProjectionTx, events: Sequence[EventRecord]) -> None:
-        account_events = [e for e in events if isinstance(e.event, Account.Event | Account.Placed)]
+        account_events = [e for e in events if isinstance(e.event, _ACCOUNT_EVENTS)]
         if not account_events:
             return
         accounts = self._load(tx, account_events)
         touched_plans: set[str] = set()
         contacts: list[tuple[Any, ...]] = []
         for record in account_events:
-            key = str(record.originator_id)
+            key = _id_text(record.originator_id)
             account = record.event.mutate(accounts.get(key))
             accounts[key] = account
             event = record.event
@@ -100,38 +112,25 @@ class AccountSummaryProjection(Projection):
                     account.__dict__["_rm_last_agent"] = event.agent
             elif isinstance(event, Account.InstallmentMissed):
                 account.__dict__["_rm_missed_at"] = to_text(record.timestamp)
-            if isinstance(
-                event,
-                Account.PlanAgreed
-                | Account.PlanAmended
-                | Account.PlanCancelled
-                | Account.PlanDefaulted
-                | Account.PlanCompleted
-                | Account.SoldToDebtBuyer
-                | Account.Closed,
-            ):
+            if isinstance(event, _SCHEDULE_EVENTS):
                 touched_plans.add(key)
                 if not isinstance(event, Account.PlanAgreed | Account.PlanAmended):
                     account.__dict__["_rm_missed_at"] = None
-        tx.executemany(
-            "INSERT INTO {contacts} (account_id, version, occurred_at, channel, direction, "
-            "outcome, agent, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (account_id, version) DO NOTHING",
-            contacts,
-        )
-        for key in touched_plans:
-            self._write_schedule(tx, key, accounts[key])
-        self._save(tx, accounts, {str(e.originator_id) for e in account_events})
+        tx.upsert("contacts", CONTACT_COLUMNS, ("account_id", "version"), contacts, update=False)
+        self._write_schedules(tx, touched_plans, accounts)
+        self._save(tx, accounts, set(accounts))  # every one of them was touched
 
     # ---------------------------------------------------------------- state
 
-    #: Decoded account states kept between batches, per table (generation).  Bounded,
-    #: so memory stays flat however many accounts the ledger has; a miss costs one
-    #: decode of the state kept in the row.
+    #: Decoded account states kept between batches, per table (generation), at most
+    #: this many and this many bytes of encoded state (in memory, several times
+    #: that), so memory stays flat however many accounts the ledger has and however
+    #: long their histories; a miss costs one decode of the state kept in the row.
     cache_size = 20_000
+    cache_bytes = 8 << 20
 
     def __init__(self) -> None:
-        self._caches: dict[str, dict[str, Account]] = {}
+        self._caches: dict[str, _StateCache] = {}
 
     def reset(self) -> None:
         self._caches = {}
@@ -145,14 +144,14 @@ class AccountSummaryProjection(Projection):
             encoder = self._state_encoder = StateEncoder(transcoder)
         return encoder
 
-    def _cache(self, tx: ProjectionTx) -> dict[str, Account]:
+    def _cache(self, tx: ProjectionTx) -> _StateCache:
         table = tx.t("accounts")
         cache = self._caches.get(table)
         if cache is None:
             # Only the active generation and a rebuild's are ever written.
             while len(self._caches) >= 2:
                 del self._caches[next(iter(self._caches))]
-            cache = self._caches[table] = {}
+            cache = self._caches[table] = _StateCache(self.cache_size, self.cache_bytes)
         return cache
 
     def _load(self, tx: ProjectionTx, events: Sequence[EventRecord]) -> dict[str, Account]:
@@ -176,7 +175,7 @@ class AccountSummaryProjection(Projection):
             seen.add(record.originator_id)
             if record.version == 1:
                 continue
-            key = str(record.originator_id)
+            key = _id_text(record.originator_id)
             cached = cache.get(key)
             if cached is not None and cached.version == record.version - 1:
                 found[key] = cached
@@ -204,44 +203,85 @@ class AccountSummaryProjection(Projection):
             account = accounts[key]
             state = account.__dict__.copy()
             del state["_pending_events"]
-            rows.append((*summary_columns(account), encode(state)))
-            cache.pop(key, None)  # re-inserted last: the oldest entries go first
-            cache[key] = account
-        while len(cache) > self.cache_size:
-            del cache[next(iter(cache))]
-        tx.executemany(self._upsert_sql(), rows)
+            blob = encode(state)
+            rows.append((*summary_columns(account), blob))
+            cache.put(key, account, len(blob))
+        cache.trim()
+        tx.upsert("accounts", (*SUMMARY_COLUMNS, "state"), ("account_id",), rows)
 
-    _upsert: str | None = None
-
-    @classmethod
-    def _upsert_sql(cls) -> str:
-        if cls._upsert is None:
-            columns = [*SUMMARY_COLUMNS, "state"]
-            marks = ", ".join("?" for _ in columns)
-            updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "account_id")
-            cls._upsert = (
-                f"INSERT INTO {{accounts}} ({', '.join(columns)}) VALUES ({marks}) "
-                f"ON CONFLICT (account_id) DO UPDATE SET {updates}"
-            )
-        return cls._upsert
-
-    def _write_schedule(self, tx: ProjectionTx, key: str, account: Account) -> None:
-        tx.execute("DELETE FROM {installments} WHERE account_id = ?", (key,))
-        plan = account.plan
-        if plan is None:
-            return
-        cumulative = 0
+    def _write_schedules(
+        self, tx: ProjectionTx, keys: set[str], accounts: dict[str, Account]
+    ) -> None:
+        """Each account's installment schedule replaced by its plan's (none without a plan)."""
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            tx.execute(f"DELETE FROM {{installments}} WHERE account_id IN ({marks})", chunk)
         rows = []
-        for seq, item in enumerate(plan["installments"], start=1):
-            cumulative += item["amount"]
-            rows.append(
-                (key, plan["id"], seq, day_text(item["due_date"]), item["amount"], cumulative)
-            )
-        tx.executemany(
-            "INSERT INTO {installments} (account_id, plan_id, seq, due_date, amount, cumulative) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        for key in ordered:
+            plan = accounts[key].plan
+            if plan is None:
+                continue
+            cumulative = 0
+            for seq, item in enumerate(plan["installments"], start=1):
+                cumulative += item["amount"]
+                rows.append(
+                    (key, plan["id"], seq, day_text(item["due_date"]), item["amount"], cumulative)
+                )
+        tx.upsert("installments", INSTALLMENT_COLUMNS, ("account_id", "seq"), rows)
+
+
+class _StateCache:
+    """Account states by id, least recently saved first, bounded by count and encoded size."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.entries: dict[str, tuple[Account, int]] = {}
+        self.bytes = 0
+
+    def get(self, key: str) -> Account | None:
+        found = self.entries.get(key)
+        return found[0] if found is not None else None
+
+    def put(self, key: str, account: Account, size: int) -> None:
+        old = self.entries.pop(key, None)  # re-inserted last: the oldest go first
+        if old is not None:
+            self.bytes -= old[1]
+        self.entries[key] = (account, size)
+        self.bytes += size
+
+    def trim(self) -> None:
+        entries = self.entries
+        while entries and (len(entries) > self.max_entries or self.bytes > self.max_bytes):
+            self.bytes -= entries.pop(next(iter(entries)))[1]
+
+
+_ID_TEXTS: dict[UUID, str] = {}
+
+
+def _id_text(value: UUID) -> str:
+    """``str(value)``, remembered: a busy account's id is formatted on every event."""
+    text = _ID_TEXTS.get(value)
+    if text is None:
+        if len(_ID_TEXTS) >= 20_000:
+            _ID_TEXTS.clear()
+        text = _ID_TEXTS[value] = str(value)
+    return text
+
+
+CONTACT_COLUMNS = (
+    "account_id",
+    "version",
+    "occurred_at",
+    "channel",
+    "direction",
+    "outcome",
+    "agent",
+    "purpose",
+)
+INSTALLMENT_COLUMNS = ("account_id", "plan_id", "seq", "due_date", "amount", "cumulative")
 
 
 SUMMARY_COLUMNS = (
@@ -372,7 +412,7 @@ def read_summary(
     rows = tx.query(f"SELECT * FROM {names['accounts']} WHERE account_id = ?", (key,))
     if not rows:
         return None
-    row = rows[0]
+    row: dict[str, Any] = rows[0]
     row.pop("state", None)
     schedule = tx.query(
         f"SELECT due_date, amount FROM {names['installments']} WHERE account_id = ? ORDER BY seq",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, tzinfo
@@ -28,7 +29,7 @@ from ledger.store.url import StoreConfig
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 _TEXTS: dict[datetime, str] = {}
-_TEXTS_MAX = 100_000
+_TEXTS_MAX = 20_000
 
 
 def to_text(moment: datetime) -> str:
@@ -71,7 +72,7 @@ class StateEncoder:
     simply called.
     """
 
-    _MAX = 200_000
+    _MAX = 20_000
 
     def __init__(self, transcoder: Transcoder) -> None:
         self.transcoder = transcoder
@@ -166,6 +167,66 @@ class Tx:
         rows = self.query(sql, params)
         return next(iter(rows[0].values())) if rows else None
 
+    def upsert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        update: bool = True,
+    ) -> None:
+        """Insert ``rows``; a row whose ``key`` exists replaces it (``update``) or is skipped.
+
+        The result is that of inserting the rows one by one: with ``update`` the
+        last row of a key wins, without it the first (or the stored one).  On
+        PostgreSQL a large batch is copied (``COPY``) into a session-private
+        staging table and merged with one ``INSERT ... SELECT``, instead of one
+        statement per row.
+        """
+        if not rows:
+            return
+        names = ", ".join(columns)
+        conflict = f"ON CONFLICT ({', '.join(key)}) DO "
+        if update:
+            conflict += "UPDATE SET " + ", ".join(
+                f"{c} = excluded.{c}" for c in columns if c not in key
+            )
+        else:
+            conflict += "NOTHING"
+        if not self.postgres or len(rows) < _COPY_MIN_ROWS:
+            marks = ", ".join("?" for _ in columns)
+            self.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows)
+            return
+        positions = [columns.index(k) for k in key]
+        unique: dict[tuple[Any, ...], Sequence[Any]] = {}
+        for row in rows:
+            found = tuple(row[i] for i in positions)
+            if update or found not in unique:
+                unique[found] = row
+        stage = self._stage(table)
+        with self.cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            for row in unique.values():
+                copy.write_row(row)
+        self.cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} {conflict}")
+        self.cursor.execute(f"TRUNCATE {stage}")
+
+    def _stage(self, table: str) -> str:
+        """A temporary table shaped like ``table``, created once per connection."""
+        stage = f"rm_stage_{table}"[:63]
+        made = _STAGES.setdefault(self.cursor.connection, set())
+        if stage not in made:
+            self.cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table}) "
+                "ON COMMIT DELETE ROWS"
+            )
+            made.add(stage)
+        return stage
+
+
+_COPY_MIN_ROWS = 64
+_STAGES: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
 
 class ReadStore:
     """Connections for read models; one per thread, opened lazily."""
@@ -223,8 +284,12 @@ class ReadStore:
         """A transaction; on SQLite a write one takes the write lock up front."""
         conn = self.connection
         if self.postgres:
-            with conn.transaction(), conn.cursor() as cursor:
-                yield Tx(cursor, True)
+            try:
+                with conn.transaction(), conn.cursor() as cursor:
+                    yield Tx(cursor, True)
+            except BaseException:
+                _STAGES.pop(conn, None)  # staging tables made in this transaction are gone
+                raise
             return
         cursor = conn.cursor()
         cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
