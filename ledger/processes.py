@@ -147,9 +147,9 @@ def due(account: Account, today: date, policy: TimePolicy) -> Due:
 def advance(account: Account, at: datetime, policy: TimePolicy) -> list[str]:
     """Apply to ``account`` (unsaved) what is due at ``at``; the names of the events added.
 
-    Each group (promise; misses; the plan's end with its waiver and close) stops at
-    an "already done" refusal and the others go on; any other refusal propagates,
-    and the caller then saves nothing at all.
+    Two groups: the promise, then the plan (its misses, then its end with the
+    waiver and close).  An "already done" refusal ends its group and the other goes
+    on; any other refusal propagates, and the caller then saves nothing at all.
     """
     before = len(account.pending_events)
     todo = due(account, at.date(), policy)
@@ -190,11 +190,10 @@ def candidate_accounts(models: ReadModels, today: date, policy: TimePolicy) -> l
     """Accounts that may have something due, from the account summary read model.
 
     A superset (the decision is made again on fresh state), kept small: an open
-    promise is a candidate once it is past its grace period or the account changed
-    after the promise was made (a payment may have kept it); an active plan once
-    it is paid up, has N misses, or has an overdue uncovered installment that was
-    not yet judged (its grace period ended after the plan's last recorded miss, or
-    there are more such installments than recorded misses).
+    promise once it is paid up or past its grace period; an active plan once it is
+    paid up, has N misses, or has an overdue uncovered installment that was not yet
+    judged (its grace period ended after the plan's last recorded miss, or there
+    are more such installments than recorded misses).
     """
     names = models.engine.tables("account_summary")
     accounts, installments = names["accounts"], names["installments"]
@@ -203,7 +202,7 @@ def candidate_accounts(models: ReadModels, today: date, policy: TimePolicy) -> l
     with models.store.transaction(write=False) as tx:
         for row in tx.query(
             f"SELECT account_id FROM {accounts} WHERE open_promise_id IS NOT NULL "
-            "AND (promise_due < ? OR updated_at > promise_made_at)",
+            "AND (promise_due < ? OR promise_paid >= promise_amount)",
             (cutoff.isoformat(),),
         ):
             found.add(row["account_id"])
@@ -291,18 +290,22 @@ def run_tick(
     *,
     order: Order = "shuffle",
     stop: Callable[[], bool] | None = None,
+    catch_up: bool = True,
 ) -> TickReport:
     """One tick: find the candidates as of ``now`` and advance each, one save per account.
 
-    ``order="shuffle"`` spreads two concurrent workers over different accounts
-    instead of colliding at every one; ``"sorted"`` is deterministic.  ``stop`` is
-    checked between accounts (each account is all-or-nothing).  A failing account is
-    reported and left for the next tick; it never stops the others.
+    The account summary read model is caught up first unless ``catch_up=False``
+    (the worker has just done it).  ``order="shuffle"`` spreads two concurrent
+    workers over different accounts instead of colliding at every one; ``"sorted"``
+    is deterministic.  ``stop`` is checked between accounts (each account is
+    all-or-nothing).  A failing account is reported and left for the next tick; it
+    never stops the others.
     """
     started = time.perf_counter()
     report = TickReport(at=now, policy=policy)
     models = service.read_models()
-    models.engine.catch_up(["account_summary"])
+    if catch_up:
+        models.engine.catch_up(["account_summary"])
     ids = candidate_accounts(models, now.date(), policy)
     if order == "shuffle":
         random.shuffle(ids)

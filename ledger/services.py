@@ -864,10 +864,11 @@ class LedgerService:
         *,
         order: Order = "shuffle",
         stop: Callable[[], bool] | None = None,
+        catch_up: bool = True,
     ) -> TickReport:
         """One tick of the time processes (``ledger.processes``) as of the service clock."""
         policy = TimePolicy(grace_days=grace_days, default_after=default_after)
-        return run_tick(self, self._now(), policy, order=order, stop=stop)
+        return run_tick(self, self._now(), policy, order=order, stop=stop, catch_up=catch_up)
 
     def advance_account(self, account_id: UUID, policy: TimePolicy) -> list[str]:
         """Record what the passage of time says about one account, in one save.

@@ -91,7 +91,7 @@ class Worker:
     # ------------------------------------------------------------ running
 
     def tick(self) -> TickReport:
-        """Run the time processes once, as of the service clock."""
+        """Run the time processes once, as of the service clock (read models already current)."""
         self._in_tick = True
         try:
             report = self.service.run_time_processes(
@@ -99,6 +99,7 @@ class Worker:
                 self.policy.default_after,
                 order=self.order,
                 stop=self._stop.is_set,
+                catch_up=False,
             )
         finally:
             self._in_tick = False

@@ -93,6 +93,8 @@ def interrupt(url: str, store: ReadStore, head: int, signum: int, log: Path) -> 
                 now = positions(store)
                 if any(before.get(name, 0) < p < head for name, p in now.items()):
                     break
+                if now and min(now.values()) >= head:
+                    break  # too quick to catch part-way: the caller's assertions say so
                 assert proc.poll() is None, log.read_text()
                 time.sleep(0.005)
             proc.send_signal(signum)
@@ -129,7 +131,7 @@ def test_worker_killed_mid_batch_and_restarted_leaves_identical_read_models(
         check=False,
     )
     assert rerun.returncode == 0, rerun.stderr
-    assert "tick at" in rerun.stdout
+    assert "InstallmentMissed" in rerun.stdout  # the tick's own events are compared too
 
     models = ReadModels(ledger)
     try:
@@ -379,10 +381,12 @@ def test_time_processes_fire_exactly_once_with_two_concurrent_workers(demo_copy:
     finally:
         ledger.close()
     shares = [sum(r["events"].values()) for r in reports]
+    conflicts = sum(r["conflicts"] for r in reports)
+    assert conflicts > 0 or min(shares) > 0, "the two workers never overlapped"
     print(
         f"\n{demo_copy.split(':')[0]}: {sum(expected.values())} events expected ({dict(kinds)}), "
         "stored once each; "
-        f"workers recorded {shares}, {sum(r['conflicts'] for r in reports)} version conflicts "
+        f"workers recorded {shares}, {conflicts} version conflicts "
         f"lost and retried; whole test {time.monotonic() - started:.1f}s"
     )
 
