@@ -256,11 +256,15 @@ def _one_command(account: Account, at: datetime, rng: random.Random) -> None:
         account.assess_fee(at=at, amount=2_500, currency=currency, fee_type="late")
 
 
-def vm_rss_mb() -> float:
-    """Resident memory now (VmRSS), in MiB."""
+def vm_rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory now (VmRSS) or at its peak (VmHWM), in MiB.
+
+    (``ru_maxrss`` is no use for the peak here: Linux carries it across
+    ``fork``/``exec``, so a child would report its parent's peak.)
+    """
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -292,7 +296,7 @@ def rebuild_sampling(url: str, batch_size: int, samples: int = 10) -> dict[str, 
         total = engine.rebuild(name, progress=sampler)
         seconds = time.perf_counter() - started
         out["models"][name] = {"events": total, "seconds": seconds, "samples": sampler.points}
-    out["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss"] = vm_rss_mb("VmHWM")
     close_engine(engine)
     return out
 
@@ -335,7 +339,7 @@ def million(name: str, url: str, target: int, batch_size: int) -> None:
                 f"     min {min(rss):.0f}, max {max(rss):.0f}; second half "
                 f"{min(half):.0f}..{max(half):.0f} MiB"
             )
-    print(f"   peak RSS of the rebuilding process (ru_maxrss): {report['peak_rss']:.0f} MiB")
+    print(f"   peak RSS of the rebuilding process (VmHWM): {report['peak_rss']:.0f} MiB")
 
 
 # ---------------------------------------------------------------------- main

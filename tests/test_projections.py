@@ -34,7 +34,7 @@ from ledger.readmodels.engine import (
     ProjectionTx,
     physical_names,
 )
-from ledger.readmodels.sqlstore import ReadStore, StateEncoder
+from ledger.readmodels.sqlstore import ReadStore, StateEncoder, fast_decoder
 from ledger.services import Installment, LedgerService
 from tests.conftest import JANE, placement, requires_postgres
 
@@ -284,6 +284,49 @@ def test_rebuild_keeps_serving_the_old_generation_then_switches(demo_copy: str) 
             assert not any(engine.store.table_exists(tx, t) for t in names.values())
 
 
+def test_a_reader_inside_reading_is_never_cut_off_by_the_switch(demo_copy: str) -> None:
+    """A reader in ``engine.reading(name)`` keeps its generation through a rebuild's switch:
+    SQLite's snapshot keeps the dropped tables readable; PostgreSQL's switch waits."""
+    only = [AccountSummaryProjection()]
+    with engine_on(demo_copy, projections=only) as engine:
+        engine.catch_up()
+        generation = status_of(engine, "account_summary").generation
+    failures: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            with engine_on(demo_copy, projections=[AccountSummaryProjection()]) as builder:
+                builder.rebuild("account_summary")
+        except BaseException as e:
+            failures.append(e)
+
+    thread = threading.Thread(target=rebuild)
+    with engine_on(demo_copy, projections=only) as reader, engine_on(
+        demo_copy, projections=[AccountSummaryProjection()]
+    ) as watcher:
+        with reader.reading("account_summary") as (tx, names):
+            assert names["accounts"].endswith(f"_g{generation}")
+            before = tx.rows(f"SELECT * FROM {names['accounts']} ORDER BY account_id")
+            thread.start()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # until the rebuild is done or at its switch
+                state = status_of(watcher, "account_summary")
+                if state.generation > generation or state.building == state.head:
+                    break
+                time.sleep(0.05)
+            if reader.store.postgres:
+                time.sleep(0.5)
+                assert thread.is_alive()  # the switch waits for this reader
+            else:
+                thread.join(30)
+                assert status_of(watcher, "account_summary").generation == generation + 1
+            after = tx.rows(f"SELECT * FROM {names['accounts']} ORDER BY account_id")
+            assert after == before and before
+        thread.join(60)
+        assert not failures, failures
+        assert status_of(watcher, "account_summary").generation == generation + 1
+
+
 # ----------------------------------------------------------------- concurrency
 
 
@@ -472,19 +515,24 @@ def test_cli_status_json_and_rebuild(demo_copy: str, monkeypatch: pytest.MonkeyP
 # ---------------------------------------------------------------------- units
 
 
-def test_state_encoder_writes_the_transcoders_bytes(demo_source: str) -> None:
-    """The projection's memoising state encoder gives exactly the ledger transcoder's bytes
-    (same instant in two offsets included), so either can decode what the other wrote."""
+def test_state_encoder_and_fast_decoder_match_the_transcoder(demo_source: str) -> None:
+    """The memoising state encoder gives exactly the ledger transcoder's bytes, and the
+    fast decoder exactly its values (same types, same offsets), for every stored event,
+    account states and the same instant in two offsets."""
     ledger = open_ledger(demo_source)
     try:
         transcoder = ledger.mapper.transcoder
-        encoder = StateEncoder(transcoder)
+        encoder, decode = StateEncoder(transcoder), fast_decoder(transcoder)
+        for row in ledger.rows().iter_rows():
+            fast, slow = decode(row.state), transcoder.decode(row.state)
+            assert fast == slow and repr(fast) == repr(slow), row.position
         service = LedgerService(ledger)
         for account_id in service.list_account_ids()[:200]:
             state = dict(service.get_account(account_id).__dict__)
             state.pop("_pending_events")
             assert encoder(state) == transcoder.encode(state)
             assert encoder(state) == transcoder.encode(state)  # from the memo this time
+            assert repr(decode(encoder(state))) == repr(transcoder.decode(encoder(state)))
         from datetime import timezone
 
         utc = datetime(2026, 5, 1, 12, tzinfo=UTC)
@@ -493,6 +541,7 @@ def test_state_encoder_writes_the_transcoders_bytes(demo_source: str) -> None:
         assert encoder(value) == transcoder.encode(value)
         assert transcoder.decode(encoder(value)) == value
         assert transcoder.decode(encoder(value))["b"].utcoffset() == timedelta(hours=2)
+        assert repr(decode(encoder(value))) == repr(transcoder.decode(encoder(value)))
     finally:
         ledger.close()
 

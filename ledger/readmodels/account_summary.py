@@ -9,7 +9,8 @@ in the last 7 days) are computed when read, from stored facts, for "now".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
@@ -18,7 +19,7 @@ from ledger.domain.account import Account
 from ledger.domain.allocation import COMPONENTS
 from ledger.domain.plans import plan_position
 from ledger.readmodels.engine import EventRecord, Projection, ProjectionTx
-from ledger.readmodels.sqlstore import StateEncoder, day_text, to_text
+from ledger.readmodels.sqlstore import StateEncoder, day_text, fast_decoder, to_text
 
 CHANNELS = ("phone", "sms", "email", "letter", "visit")
 
@@ -136,6 +137,13 @@ class AccountSummaryProjection(Projection):
         self._caches = {}
 
     _state_encoder: StateEncoder | None = None
+    _state_decoder: tuple[Any, Callable[[bytes], Any]] | None = None
+
+    def _decoder(self, tx: ProjectionTx) -> Callable[[bytes], Any]:
+        transcoder = tx.ledger.mapper.transcoder
+        if self._state_decoder is None or self._state_decoder[0] is not transcoder:
+            self._state_decoder = (transcoder, fast_decoder(transcoder))
+        return self._state_decoder[1]
 
     def _encoder(self, tx: ProjectionTx) -> StateEncoder:
         transcoder = tx.ledger.mapper.transcoder
@@ -181,7 +189,7 @@ class AccountSummaryProjection(Projection):
                 found[key] = cached
             else:
                 missing.append(key)
-        decode = tx.ledger.mapper.transcoder.decode
+        decode = self._decoder(tx)
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
@@ -238,7 +246,9 @@ class _StateCache:
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self.entries: dict[str, tuple[Account, int]] = {}
+        # An OrderedDict, not a dict: popping a plain dict's first key again and
+        # again leaves its front full of dead slots that every ``next(iter())`` walks.
+        self.entries: OrderedDict[str, tuple[Account, int]] = OrderedDict()
         self.bytes = 0
 
     def get(self, key: str) -> Account | None:
@@ -255,7 +265,7 @@ class _StateCache:
     def trim(self) -> None:
         entries = self.entries
         while entries and (len(entries) > self.max_entries or self.bytes > self.max_bytes):
-            self.bytes -= entries.pop(next(iter(entries)))[1]
+            self.bytes -= entries.popitem(last=False)[1][1]
 
 
 _ID_TEXTS: dict[UUID, str] = {}

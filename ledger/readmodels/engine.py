@@ -12,45 +12,37 @@ Speed: a batch is read and decoded once, *before* any lock is taken, and handed
 to every projection that needs it; only folding it into the rows happens inside
 the write transaction.  The events are immutable, so reading them early is safe:
 inside the transaction the engine re-reads the position and applies exactly the
-events after it (reading again only if another worker moved it backwards, which
-a switch to a rebuilt generation can do).
+events after it (if another worker got further meanwhile, fewer or none; if the
+position is somehow behind what was read, it reads again inside).
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
 import gc
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-import msgpack
 import structlog
 from eventsourcing.utils import resolve_topic
 
 from ledger.application import Ledger
 from ledger.errors import LedgerError, ValidationError
-from ledger.readmodels.sqlstore import ReadStore, Tx, to_text
-from ledger.store.transcoder import EXT_DATE, EXT_DATETIME, EXT_UUID, MsgpackTranscoder
-
-_DATETIME_STRUCT = struct.Struct(">qi")  # as ledger.store.transcoder stores them
-_DATE_STRUCT = struct.Struct(">I")
-_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+from ledger.readmodels.sqlstore import ReadStore, Tx, fast_decoder, to_text
 
 log = structlog.get_logger("arrears.projections")
 
 STATE_TABLE = "projection_state"
 
-#: Events per batch.  Bigger batches amortise each commit and each account's
-#: save over more events; on SQLite the write lock is held while a batch is
-#: folded (about 10 ms per 1,000 events), which ledger commands wait for.
+#: Events per batch.  Bigger batches amortise each commit and each row's save
+#: over more events; on SQLite the write lock is held while a read model folds a
+#: batch (a few tens of milliseconds per 1,000 events), and ledger commands wait.
 DEFAULT_BATCH_SIZE = 5000
 
 #: Weight of the newest batch in the smoothed rate shown by ``status``.
@@ -195,9 +187,7 @@ class EventDecoder:
     def __init__(self, ledger: Ledger) -> None:
         mapper: Any = ledger.mapper
         transcoder = mapper.transcoder
-        self.decode: Callable[[bytes], Any] = transcoder.decode
-        if type(transcoder) is MsgpackTranscoder:
-            self.decode = _fast_decoder(transcoder)
+        self.decode = fast_decoder(transcoder)
         self.cipher = getattr(mapper, "cipher", None)
         self.compressor = getattr(mapper, "compressor", None)
         self.classes: dict[str, tuple[type[Any], int]] = {}
@@ -321,6 +311,7 @@ class ProjectionEngine:
         self.batch_size = max(1, batch_size)
         self.decoder = EventDecoder(ledger)
         self._ensured: set[tuple[str, int]] = set()
+        self._readable: set[str] = set()
         # Wakes ``wait_for`` callers in this process as soon as a batch commits.
         self._progress = threading.Condition()
         recorder: Any = ledger.recorder
@@ -452,7 +443,7 @@ class ProjectionEngine:
                 position = int(state["position"])
                 if position >= after:
                     batch = events[bisect.bisect_right(events, position, key=_position) :]
-                else:  # moved back by a switch: what this slot needs was not read
+                else:  # behind what was read (its state row was re-created): read its own
                     batch = self._read(position, self.batch_size, tx)
                 if not batch:
                     return 0, position
@@ -698,6 +689,27 @@ class ProjectionEngine:
         log.info("projection_rebuilt", projection=projection.name, generation=generation)
         return True
 
+    @contextmanager
+    def reading(self, name: str) -> Iterator[tuple[Tx, dict[str, str]]]:
+        """A read transaction and the active generation's table names, together.
+
+        ``tables`` then a separate transaction can lose a race with a rebuild's
+        switch, which drops the old tables.  Here the generation is read inside
+        the transaction: SQLite's snapshot keeps the tables it names; on
+        PostgreSQL the state row is share-locked, so a switch waits for the reader
+        (and a reader for a switch in progress).
+        """
+        (projection,) = self._select([name])
+        if name not in self._readable:
+            self.tables(name)  # on first use, tables to read from (empty) before any catch-up
+            self._readable.add(name)
+        sql = f"SELECT generation FROM {STATE_TABLE} WHERE name = ? AND slot = 'active'"
+        if self.store.postgres:
+            sql += " FOR SHARE"
+        with self.store.transaction(write=False) as tx:
+            found = tx.scalar(sql, (name,))
+            yield tx, physical_names(projection, int(found) if found is not None else 1)
+
     def tables(self, name: str) -> dict[str, str]:
         """Physical names of the active generation (for readers)."""
         (projection,) = self._select([name])
@@ -713,33 +725,6 @@ class ProjectionEngine:
 
 def _position(record: EventRecord) -> int:
     return record.position
-
-
-def _fast_decoder(transcoder: MsgpackTranscoder) -> Callable[[bytes], Any]:
-    """``transcoder.decode``, with UUIDs, UTC datetimes and dates decoded inline.
-
-    Those three are nearly every ext value in an event; each is built exactly
-    as the transcoder builds it (same type, same tzinfo), and every other ext
-    value goes to the transcoder's own hook.
-    """
-    fallback = transcoder._ext_hook
-    unpack_datetime, unpack_date = _DATETIME_STRUCT.unpack, _DATE_STRUCT.unpack
-    epoch, delta, from_ordinal = _EPOCH_UTC, timedelta, date.fromordinal
-
-    def ext_hook(code: int, data: bytes) -> Any:
-        if code == EXT_UUID:
-            return UUID(bytes=data)
-        if code == EXT_DATETIME:
-            micros, offset = unpack_datetime(data)
-            if offset == 0:
-                return epoch + delta(0, 0, micros)
-        elif code == EXT_DATE:
-            return from_ordinal(unpack_date(data)[0])
-        return fallback(code, data)
-
-    return functools.partial(
-        msgpack.unpackb, ext_hook=ext_hook, raw=False, strict_map_key=False
-    )
 
 
 @contextmanager

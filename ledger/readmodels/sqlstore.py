@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import struct
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -23,10 +24,14 @@ import msgpack
 from eventsourcing.persistence import Transcoder
 
 from ledger.errors import StoreError
-from ledger.store.transcoder import MsgpackTranscoder
+from ledger.store.transcoder import EXT_DATE, EXT_DATETIME, EXT_UUID, MsgpackTranscoder
 from ledger.store.url import StoreConfig
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+_DATETIME_STRUCT = struct.Struct(">qi")  # as ledger.store.transcoder stores them
+_DATE_STRUCT = struct.Struct(">I")
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 
 _TEXTS: dict[datetime, str] = {}
 _TEXTS_MAX = 20_000
@@ -117,6 +122,36 @@ class StateEncoder:
                 self._others[obj] = ext
             return ext
         return self._fallback(obj)
+
+
+def fast_decoder(transcoder: Transcoder) -> Callable[[bytes], Any]:
+    """``transcoder.decode``, with UUIDs, UTC datetimes and dates decoded inline.
+
+    Those three are nearly every ext value in an event or a state; each is built
+    exactly as the transcoder builds it (same type, same tzinfo), and every other
+    ext value goes to the transcoder's own hook.  Any other transcoder is simply
+    called.
+    """
+    if type(transcoder) is not MsgpackTranscoder:
+        return transcoder.decode
+    fallback = transcoder._ext_hook
+    unpack_datetime, unpack_date = _DATETIME_STRUCT.unpack, _DATE_STRUCT.unpack
+    epoch, delta, from_ordinal = _EPOCH_UTC, timedelta, date.fromordinal
+
+    def ext_hook(code: int, data: bytes) -> Any:
+        if code == EXT_UUID:
+            return UUID(bytes=data)
+        if code == EXT_DATETIME:
+            micros, offset = unpack_datetime(data)
+            if offset == 0:
+                return epoch + delta(0, 0, micros)
+        elif code == EXT_DATE:
+            return from_ordinal(unpack_date(data)[0])
+        return fallback(code, data)
+
+    return functools.partial(
+        msgpack.unpackb, ext_hook=ext_hook, raw=False, strict_map_key=False
+    )
 
 
 _PG_SQL: dict[str, str] = {}
