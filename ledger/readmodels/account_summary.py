@@ -190,9 +190,8 @@ class AccountSummaryProjection(Projection):
             else:
                 missing.append(key)
         decode = self._decoder(tx)
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
+        for start in range(0, len(missing), 512):
+            chunk, marks = _in_list(missing[start : start + 512])
             for account_id, blob in tx.rows(
                 f"SELECT account_id, state FROM {{accounts}} WHERE account_id IN ({marks})", chunk
             ):
@@ -222,9 +221,8 @@ class AccountSummaryProjection(Projection):
     ) -> None:
         """Each account's installment schedule replaced by its plan's (none without a plan)."""
         ordered = sorted(keys)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
+        for start in range(0, len(ordered), 512):
+            chunk, marks = _in_list(ordered[start : start + 512])
             tx.execute(f"DELETE FROM {{installments}} WHERE account_id IN ({marks})", chunk)
         rows = []
         for key in ordered:
@@ -266,6 +264,16 @@ class _StateCache:
         entries = self.entries
         while entries and (len(entries) > self.max_entries or self.bytes > self.max_bytes):
             self.bytes -= entries.popitem(last=False)[1][1]
+
+
+def _in_list(keys: list[str]) -> tuple[list[str], str]:
+    """``keys`` padded to a power of two (with a key no row has), and its ``?`` marks.
+
+    A statement per list length would fill the drivers' statement caches with
+    hundreds of large prepared statements; this way there are ten at most.
+    """
+    size = 1 << max(0, len(keys) - 1).bit_length()
+    return [*keys, *([""] * (size - len(keys)))], ", ".join("?" * size)
 
 
 _ID_TEXTS: dict[UUID, str] = {}

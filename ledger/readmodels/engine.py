@@ -659,6 +659,9 @@ class ProjectionEngine:
     def _switch(self, projection: Projection, generation: int) -> bool:
         """Make the rebuilt generation active, if it has caught up with the ledger."""
         with self.store.transaction() as tx:
+            if self.store.postgres:  # waits for readers inside ``reading`` to finish
+                key = self._switch_key(projection.name)
+                tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
             active = self._active(tx, projection)
             building = self._state(tx, projection.name, "building", lock=True)
             if building is None:
@@ -696,19 +699,24 @@ class ProjectionEngine:
         ``tables`` then a separate transaction can lose a race with a rebuild's
         switch, which drops the old tables.  Here the generation is read inside
         the transaction: SQLite's snapshot keeps the tables it names; on
-        PostgreSQL the state row is share-locked, so a switch waits for the reader
-        (and a reader for a switch in progress).
+        PostgreSQL the reader holds a shared advisory lock that the switch takes
+        exclusively, so a switch waits for its readers (and a reader for a switch
+        in progress), while catching up and rebuilding go on undisturbed.
         """
         (projection,) = self._select([name])
         if name not in self._readable:
             self.tables(name)  # on first use, tables to read from (empty) before any catch-up
             self._readable.add(name)
         sql = f"SELECT generation FROM {STATE_TABLE} WHERE name = ? AND slot = 'active'"
-        if self.store.postgres:
-            sql += " FOR SHARE"
         with self.store.transaction(write=False) as tx:
+            if self.store.postgres:
+                key = self._switch_key(name)
+                tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext(?))", (key,))
             found = tx.scalar(sql, (name,))
             yield tx, physical_names(projection, int(found) if found is not None else 1)
+
+    def _switch_key(self, name: str) -> str:
+        return f"arrears-readmodels-switch:{self.store.schema}:{name}"
 
     def tables(self, name: str) -> dict[str, str]:
         """Physical names of the active generation (for readers)."""
