@@ -21,7 +21,6 @@ from ledger.readmodels.worklist import Worklist, scan_worklist
 def default_projections() -> list[Projection]:
     return [
         AccountSummaryProjection(),
-        # further projections are registered here, one line each
         PortfolioProjection(),
     ]
 
@@ -30,19 +29,22 @@ class ReadModels:
     """The read side of one ledger: the engine that maintains it and the queries over it."""
 
     def __init__(
-        self, ledger: Ledger, projections: Sequence[Projection] | None = None, batch_size: int = 500
+        self,
+        ledger: Ledger,
+        projections: Sequence[Projection] | None = None,
+        batch_size: int | None = None,
     ) -> None:
         if ledger.store_config is None:
             raise StoreError("read models need a ledger opened with open_ledger()")
         self.ledger = ledger
         self.store = ReadStore(ledger.store_config)
+        options = {} if batch_size is None else {"batch_size": batch_size}
         self.engine = ProjectionEngine(
-            ledger, self.store, list(projections or default_projections()), batch_size=batch_size
+            ledger, self.store, list(projections or default_projections()), **options
         )
 
     def summary(self, account_id: UUID | str, now: datetime) -> dict[str, Any] | None:
-        names = self.engine.tables("account_summary")
-        with self.store.transaction(write=False) as tx:
+        with self.engine.reading("account_summary") as (tx, names):
             return read_summary(tx, names, account_id, now)
 
     # queries: one method per read model, below this line
@@ -51,10 +53,7 @@ class ReadModels:
         self, as_of: datetime, *, creditor: str | None = None, agency: str | None = None
     ) -> PortfolioReport:
         """The portfolio report as of ``as_of`` (recorded time), every section from one snapshot."""
-        names = self.engine.tables("portfolio")
-        with self.store.transaction(write=False) as tx:
-            if self.store.postgres:
-                tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with self.engine.reading("portfolio", snapshot=True) as (tx, names):
             return portfolio_report(tx, names, as_of=as_of, creditor=creditor, agency=agency)
 
     def worklist(
@@ -67,10 +66,8 @@ class ReadModels:
         grace_days: int = 0,
     ) -> Worklist:
         """Accounts that need action at ``now``, ranked, and those the policy left out."""
-        names = self.engine.tables("account_summary")
-        with self.store.transaction(write=False) as tx:
-            if self.store.postgres:  # accounts and schedules from one snapshot
-                tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        # accounts and schedules from one snapshot
+        with self.engine.reading("account_summary", snapshot=True) as (tx, names):
             return scan_worklist(
                 tx,
                 names,
@@ -83,10 +80,7 @@ class ReadModels:
 
     def forecast(self, today: date, *, weeks: int = 8) -> CashForecast:
         """Installments and promises falling due, by ISO week from ``today``'s."""
-        names = self.engine.tables("account_summary")
-        with self.store.transaction(write=False) as tx:
-            if self.store.postgres:
-                tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with self.engine.reading("account_summary", snapshot=True) as (tx, names):
             return cash_forecast(tx, names, today=today, weeks=weeks)
 
     def close(self) -> None:

@@ -397,9 +397,7 @@ class ProjectionEngine:
 
     def _positions(self, slot: str) -> dict[str, int]:
         """Positions of every projection in ``slot`` as last committed (no lock)."""
-        rows = self.store.query(
-            f"SELECT name, position FROM {STATE_TABLE} WHERE slot = ?", (slot,)
-        )
+        rows = self.store.query(f"SELECT name, position FROM {STATE_TABLE} WHERE slot = ?", (slot,))
         return {r["name"]: int(r["position"]) for r in rows}
 
     # ---------------------------------------------------------- reading
@@ -693,7 +691,7 @@ class ProjectionEngine:
         return True
 
     @contextmanager
-    def reading(self, name: str) -> Iterator[tuple[Tx, dict[str, str]]]:
+    def reading(self, name: str, *, snapshot: bool = False) -> Iterator[tuple[Tx, dict[str, str]]]:
         """A read transaction and the active generation's table names, together.
 
         ``tables`` then a separate transaction can lose a race with a rebuild's
@@ -702,6 +700,8 @@ class ProjectionEngine:
         PostgreSQL the reader holds a shared advisory lock that the switch takes
         exclusively, so a switch waits for its readers (and a reader for a switch
         in progress), while catching up and rebuilding go on undisturbed.
+        ``snapshot`` makes every query of the transaction see one snapshot on
+        PostgreSQL too (reports whose sections must agree).
         """
         (projection,) = self._select([name])
         if name not in self._readable:
@@ -710,6 +710,8 @@ class ProjectionEngine:
         sql = f"SELECT generation FROM {STATE_TABLE} WHERE name = ? AND slot = 'active'"
         with self.store.transaction(write=False) as tx:
             if self.store.postgres:
+                if snapshot:
+                    tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 key = self._switch_key(name)
                 tx.execute("SELECT pg_advisory_xact_lock_shared(hashtext(?))", (key,))
             found = tx.scalar(sql, (name,))

@@ -20,9 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID
-
-from eventsourcing.utils import resolve_topic
 
 from ledger.application import Ledger
 from ledger.clock import ensure_utc
@@ -37,44 +34,16 @@ from ledger.readmodels.portfolio import (
     bucket_of,
     build_report,
 )
+from ledger.replay import iter_streams
 
 _PLACED_TOPIC = f"{Account.Placed.__module__}:{Account.Placed.__qualname__}"
 
 
 def account_streams(ledger: Ledger) -> Iterator[list[Any]]:
     """Each account's decoded events in version order, one stream at a time."""
-    decode = ledger.mapper.transcoder.decode
-    classes: dict[str, tuple[type[Any], int]] = {}
-    stream: list[Any] = []
-    current_key: Any = None
-    current_id: UUID | None = None
-    skipping = False
-    for raw_id, version, topic, state in ledger.rows().iter_events():
-        if raw_id != current_key:
-            if stream:
-                yield stream
-            stream, current_key = [], raw_id
-            current_id = raw_id if isinstance(raw_id, UUID) else UUID(str(raw_id))
-            skipping = topic != _PLACED_TOPIC  # debtors and the seal log
-        if skipping:
-            continue
-        found = classes.get(topic)
-        if found is None:
-            cls = resolve_topic(topic)
-            found = classes[topic] = (cls, getattr(cls, "class_version", 1))
-        cls, class_version = found
-        event_state = decode(state)
-        event_state["originator_id"] = current_id
-        event_state["originator_version"] = version
-        from_version = event_state.pop("class_version", 1)
-        while from_version < class_version:
-            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
-            from_version += 1
-        event = object.__new__(cls)
-        object.__setattr__(event, "__dict__", event_state)
-        stream.append(event)
-    if stream:
-        yield stream
+    for stream in iter_streams(ledger):
+        if isinstance(stream[0], Account.Placed):  # not debtors or the seal log
+            yield stream
 
 
 @dataclass

@@ -149,9 +149,7 @@ def fast_decoder(transcoder: Transcoder) -> Callable[[bytes], Any]:
             return from_ordinal(unpack_date(data)[0])
         return fallback(code, data)
 
-    return functools.partial(
-        msgpack.unpackb, ext_hook=ext_hook, raw=False, strict_map_key=False
-    )
+    return functools.partial(msgpack.unpackb, ext_hook=ext_hook, raw=False, strict_map_key=False)
 
 
 _PG_SQL: dict[str, str] = {}
@@ -252,8 +250,7 @@ class Tx:
         made = _STAGES.setdefault(self.cursor.connection, set())
         if stage not in made:
             self.cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table}) "
-                "ON COMMIT DELETE ROWS"
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS"
             )
             made.add(stage)
         return stage
