@@ -36,8 +36,6 @@ from ledger.readmodels.portfolio import (
 )
 from ledger.replay import iter_streams
 
-_PLACED_TOPIC = f"{Account.Placed.__module__}:{Account.Placed.__qualname__}"
-
 
 def account_streams(ledger: Ledger) -> Iterator[list[Any]]:
     """Each account's decoded events in version order, one stream at a time."""
