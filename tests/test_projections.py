@@ -553,3 +553,31 @@ def test_unknown_read_model_is_a_validation_error(sqlite_url: str) -> None:
         assert engine.catch_up() == 0
         assert all(s.position == 0 and s.lag == 0 for s in engine.status())
 
+
+
+def test_read_model_built_by_older_code_is_rebuilt_before_catching_up(
+    store_url: str, clock: MovableClock
+) -> None:
+    """A read model whose stored version is older than its code is rebuilt (new generation, same rows)."""
+    ledger = open_ledger(store_url)
+    try:
+        service = LedgerService(ledger, clock)
+        account = service.place_account(placement("STALE-1"), debtor=JANE)
+        service.post_payment(account.id, Money.parse("25.00", "USD"), method="card")
+    finally:
+        ledger.close()
+    with engine_on(store_url) as engine:
+        engine.catch_up()
+        before = {name: table_rows(engine, name) for name in engine.projections}
+        with engine.store.transaction() as tx:
+            tx.execute(
+                "UPDATE projection_state SET version = 0 WHERE name = 'account_summary'"
+            )
+    with engine_on(store_url) as engine:
+        (stale,) = [s for s in engine.status() if s.name == "account_summary"]
+        assert stale.stale and stale.generation == 1
+        engine.catch_up()
+        (fresh,) = [s for s in engine.status() if s.name == "account_summary"]
+        assert not fresh.stale and fresh.generation == 2
+        assert fresh.position == stale.position
+        assert {name: table_rows(engine, name) for name in engine.projections} == before

@@ -312,6 +312,7 @@ class ProjectionEngine:
         self.decoder = EventDecoder(ledger)
         self._ensured: set[tuple[str, int]] = set()
         self._readable: set[str] = set()
+        self._checked_versions: set[str] = set()
         # Wakes ``wait_for`` callers in this process as soon as a batch commits.
         self._progress = threading.Condition()
         recorder: Any = ledger.recorder
@@ -523,7 +524,25 @@ class ProjectionEngine:
         Returns the number of events applied, summed over the projections.  With
         ``max_batches`` each projection applies at most that many batches.
         """
-        return self._advance(self._select(names), "active", max_batches=max_batches)
+        selected = self._select(names)
+        self._rebuild_stale(selected)
+        return self._advance(selected, "active", max_batches=max_batches)
+
+    def _rebuild_stale(self, projections: Sequence[Projection]) -> None:
+        """A read model built by older projection code is rebuilt before it is extended.
+
+        Its tables may lack columns the new code writes, and its rows were derived
+        by the old rules; the rebuild fills a new generation while the old one
+        keeps serving, exactly as ``arrears projections rebuild`` does.
+        """
+        if self._checked_versions >= {p.name for p in projections}:
+            return
+        stale = {s.name for s in self.status(include_head=False) if s.stale}
+        for projection in projections:
+            if projection.name in stale:
+                log.info("projection_stale_rebuilding", projection=projection.name)
+                self.rebuild(projection.name)
+            self._checked_versions.add(projection.name)
 
     def _select(self, names: Sequence[str] | None) -> list[Projection]:
         if not names:
