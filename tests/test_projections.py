@@ -558,7 +558,7 @@ def test_unknown_read_model_is_a_validation_error(sqlite_url: str) -> None:
 def test_read_model_built_by_older_code_is_rebuilt_before_catching_up(
     store_url: str, clock: MovableClock
 ) -> None:
-    """A read model whose stored version is older than its code is rebuilt (new generation, same rows)."""
+    """A read model stored by older projection code is rebuilt: new generation, same rows."""
     ledger = open_ledger(store_url)
     try:
         service = LedgerService(ledger, clock)
