@@ -33,6 +33,8 @@ def status(as_json: bool, store: str | None) -> None:
     for r in rows:
         rate = f"{r.rate:,.0f}" if r.rate else "-"  # speed of the last batch applied
         extra = f"  (rebuilding: at {r.building})" if r.building is not None else ""
+        if r.stale:
+            extra += "  (built by older code: rebuilt on the next catch-up)"
         click.echo(
             f"{r.name:<20} {r.generation:>4} {r.position:>10} {r.head:>10} {r.lag:>8} {rate:>10}  "
             f"{r.updated_at or 'never'}{extra}"
