@@ -5,6 +5,7 @@ Commands live in modules by area; each registers itself on ``main`` when importe
 
 from __future__ import annotations
 
+from cli import plugins as _plugins  # noqa: F401  (registers commands)
 from cli import projections as _projections  # noqa: F401  (registers commands)
 from cli import reports as _reports  # noqa: F401  (registers commands)
 from cli import worker as _worker  # noqa: F401  (registers commands)

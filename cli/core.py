@@ -85,7 +85,37 @@ def parse_moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@click.group()
+class ArrearsGroup(click.Group):
+    """The top-level group: Arrears' own commands, then those plugins contribute.
+
+    Plugin commands are looked up only for a name Arrears does not have (or for
+    ``--help``), so a broken plugin never stands in the way of a core command.
+    """
+
+    def _plugin_commands(self, ctx: click.Context, *, strict: bool) -> dict[str, click.Command]:
+        from cli.plugins import contributed_commands
+
+        try:
+            commands = contributed_commands()
+        except errors.LedgerError as e:
+            click.echo(f"{'error' if strict else 'warning'} [{e.code}]: {e.message}", err=True)
+            if strict:
+                ctx.exit(2)
+            return {}
+        return {n: c for n, c in commands.items() if n not in self.commands}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        plugin_commands = self._plugin_commands(ctx, strict=False)
+        return sorted([*super().list_commands(ctx), *plugin_commands])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            command = self._plugin_commands(ctx, strict=True).get(cmd_name)
+        return command
+
+
+@click.group(cls=ArrearsGroup)
 @click.version_option(package_name="arrears")
 def main() -> None:
     """Arrears: an event-sourced, tamper-evident ledger for debt collection."""

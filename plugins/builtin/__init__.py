@@ -1,0 +1,1 @@
+"""Arrears' own behaviour, shipped as plugins and registered like external ones."""
