@@ -26,6 +26,7 @@ DISABLE_ENV = "ARREARS_DISABLE_PLUGINS"
 #: so ``ARREARS_DISABLE_PLUGINS`` and ``arrears plugins`` treat them the same way.
 BUILTIN_PLUGINS: dict[str, str] = {
     "builtin.allocation": "plugins.builtin.allocation",
+    "builtin.us_reg_f": "plugins.builtin.us_reg_f",
 }
 
 

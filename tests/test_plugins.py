@@ -135,7 +135,7 @@ def test_hook_arrears_contact_rules_collects_every_plugins_verdicts() -> None:
                 return [Verdict("block", "cease", "1", "cease requested", "15 USC 1692c(c)")]
             return []
 
-    pm = manager(("quiet", Quiet()), ("cease", Cease()))
+    pm = manager(("quiet", Quiet()), ("cease", Cease()), builtins=False)  # no us_reg_f
     kwargs: dict[str, Any] = {"debtor": {}, "channel": "voice", "purpose": "collection"}
     late = AT.replace(hour=21)
     batches = call_hook(pm, "arrears_contact_rules", account={"cease": True}, at=late, **kwargs)
@@ -201,7 +201,7 @@ def test_hook_arrears_required_disclosures_name_rule_and_citation() -> None:
                 return [Disclosure("opt_out", "Reply STOP to opt out.", "12 CFR 1006.6(e)")]
             return []
 
-    pm = manager(("opt-out", OptOut()))
+    pm = manager(("opt-out", OptOut()), builtins=False)
     kwargs: dict[str, Any] = {"account": {}, "locale": "en-US", "purpose": "collection"}
     sms = call_hook(pm, "arrears_required_disclosures", channel="sms", **kwargs)
     assert [d.rule_id for b in sms for d in b] == ["opt_out"]
@@ -311,7 +311,7 @@ def test_implementation_may_accept_a_subset_of_a_hooks_arguments() -> None:
         def arrears_contact_rules(self, channel: str) -> list[Verdict]:
             return [Verdict("warn", "minimal", "1", f"saw {channel}", "none")]
 
-    pm = manager(("minimal", Minimal()))
+    pm = manager(("minimal", Minimal()), builtins=False)
     batches = call_hook(
         pm, "arrears_contact_rules", account={}, debtor={}, channel="sms", purpose="x", at=AT
     )
@@ -379,7 +379,7 @@ def test_entry_point_plugins_load_with_their_distribution_version(
     )
     pm = build_plugin_manager()
     infos = {i.name: i for i in pm.plugin_infos()}
-    assert sorted(infos) == ["builtin.allocation", "interest-first"]
+    assert sorted(infos) == ["builtin.allocation", "builtin.us_reg_f", "interest-first"]
     assert infos["interest-first"].version == "2.3.1"
     assert infos["interest-first"].hooks == ("arrears_allocation_order",)
     assert allocation_order_from(pm)("acme-bank") == ("interest", "principal", "fees")
@@ -392,7 +392,9 @@ def test_arrears_disable_plugins_blocks_plugins_by_name(
     installed.append(
         FakeDistribution("d", "1.0", entry_point("interest-first", "fake_arrears_plugin"))
     )
-    monkeypatch.setenv("ARREARS_DISABLE_PLUGINS", " interest-first , builtin.allocation")
+    monkeypatch.setenv(
+        "ARREARS_DISABLE_PLUGINS", " interest-first , builtin.allocation,builtin.us_reg_f"
+    )
     pm = build_plugin_manager()
     assert pm.plugin_infos() == []
     assert pm.is_blocked("interest-first") and pm.is_blocked("builtin.allocation")
@@ -479,10 +481,10 @@ def test_arrears_plugins_lists_plugins_versions_and_hooks(
     assert rows[0].split() == ["plugin", "version", "source", "hooks"]
     assert rows[1].split()[:3] == ["builtin.allocation", "0.1.0", "built-in"]
     assert (
-        "interest-first" in rows[2] and "2.3.1" in rows[2] and "arrears_allocation_order" in rows[2]
+        "interest-first" in rows[3] and "2.3.1" in rows[3] and "arrears_allocation_order" in rows[3]
     )
     listed = json.loads(runner.invoke(main, ["plugins", "--json"]).output)
-    assert listed[1] == {
+    assert listed[2] == {
         "name": "interest-first",
         "version": "2.3.1",
         "source": "entry point (arrears-if)",

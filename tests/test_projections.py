@@ -411,7 +411,8 @@ def test_wait_for_returns_once_a_follower_reached_the_write(store_url: str) -> N
             paid = _paid_total(reader, account)
             writer.service.post_payment(account, Money(1234, "USD"), method="card")
             position = reader.head()
-            assert status_of(reader, "account_summary").position < position
+            # (No claim that the follower is still behind here: on PostgreSQL the
+            # NOTIFY wake-up can beat this line.)
             assert reader.wait_for(position, ["account_summary"], timeout=10)
             assert _paid_total(reader, account) == paid + 1234
             assert reader.wait_for(position)  # every read model
