@@ -19,13 +19,13 @@ test counts those refusals and prints them.
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
 import time
 from typing import Any
 from uuid import UUID
 
 from conftest import JANE, placement, usd
+from multiproc import run_processes
+
 from ledger import errors
 from ledger.application import open_ledger
 from ledger.domain.account import Account
@@ -35,48 +35,6 @@ from ledger.tamper.verify import verify_ledger
 WORKERS = 2
 PAYMENTS_EACH = 40
 CLIENT_RETRIES = 25  # retries of a payment refused with ConcurrencyConflict
-
-
-def _guarded(target: Any, barrier: Any, results: Any, worker: int, *args: Any) -> None:
-    """Child process entry: run ``target``; any failure is reported, and breaks the barrier
-    so the other workers stop waiting instead of hanging until the timeout."""
-    try:
-        results.put((worker, "ok", target(worker, barrier, *args)))
-    except BaseException as e:
-        barrier.abort()
-        results.put((worker, "error", f"{type(e).__name__}: {e}"))
-
-
-def _run(target: Any, args: list[tuple[Any, ...]], timeout: float = 90) -> list[Any]:
-    """Run ``target(worker, barrier, *args[worker])`` in one spawned process per worker."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(args))
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=_guarded, args=(target, barrier, results, w, *a))
-        for w, a in enumerate(args)
-    ]
-    for p in procs:
-        p.start()
-    reports: dict[int, Any] = {}
-    deadline = time.monotonic() + timeout
-    try:
-        while len(reports) < len(procs):
-            try:
-                worker, status, value = results.get(timeout=0.5)
-            except queue.Empty:
-                dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-                assert not dead, f"a worker died without reporting (exit codes {dead})"
-                assert time.monotonic() < deadline, "workers did not finish in time"
-                continue
-            assert status == "ok", f"worker {worker}: {value}"
-            reports[worker] = value
-    finally:
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.kill()
-    return [reports[w] for w in range(len(procs))]
 
 
 def _pay(worker: int, barrier: Any, url: str, account_id: str) -> tuple[int, int, int, list[str]]:
@@ -128,7 +86,7 @@ def _race(url: str) -> None:
         ledger.close()
 
     started = time.monotonic()
-    reports = _run(_pay, [(url, str(account.id))] * WORKERS)
+    reports = run_processes(_pay, [(url, str(account.id))] * WORKERS)
     elapsed = time.monotonic() - started
     for worker, (posted, _conflicts, _refused, failures) in enumerate(reports):
         assert failures == [], f"worker {worker}: {failures}"
@@ -185,7 +143,7 @@ def _open_and_place(worker: int, barrier: Any, url: str) -> str:
 
 def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> None:
     """6 processes opening the same brand-new store at the same moment all open it and can write."""
-    ids = _run(_open_and_place, [(store_url,)] * 6)
+    ids = run_processes(_open_and_place, [(store_url,)] * 6)
     assert len(set(ids)) == 6
     ledger = open_ledger(store_url)
     try:

@@ -11,14 +11,11 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
 import signal
 import subprocess
 import sys
 import time
-import traceback
 from collections import Counter
 from collections.abc import Hashable
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +24,7 @@ from typing import Any
 from uuid import UUID
 
 from conftest import JANE, placement
+from multiproc import run_processes
 
 from ledger.application import Ledger, open_ledger
 from ledger.clock import MovableClock
@@ -262,44 +260,6 @@ def events_after(ledger: Ledger, position: int) -> list[Any]:
         position = batch[-1].id
 
 
-def _guarded(target: Any, results: Any, worker: int, *args: Any) -> None:
-    try:
-        results.put((worker, "ok", target(worker, *args)))
-    except BaseException as e:
-        trace = "".join(traceback.format_exception(e)[-6:])
-        results.put((worker, "error", f"{type(e).__name__}: {e}\n{trace}"))
-
-
-def run_processes(target: Any, args: list[tuple[Any, ...]], timeout: float = 120) -> list[Any]:
-    """Run ``target(worker, *args[worker])`` in one spawned OS process each; their results."""
-    ctx = multiprocessing.get_context("spawn")
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=_guarded, args=(target, results, w, *a)) for w, a in enumerate(args)
-    ]
-    for p in procs:
-        p.start()
-    reports: dict[int, Any] = {}
-    deadline = time.monotonic() + timeout
-    try:
-        while len(reports) < len(procs):
-            try:
-                worker, status, value = results.get(timeout=0.5)
-            except queue.Empty:
-                dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-                assert not dead, f"a worker died without reporting (exit codes {dead})"
-                assert time.monotonic() < deadline, "workers did not finish in time"
-                continue
-            assert status == "ok", f"worker {worker}: {value}"
-            reports[worker] = value
-    finally:
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.kill()
-    return [reports[w] for w in range(len(procs))]
-
-
 def _worker_once(worker: int, barrier: Any, url: str, order: str) -> dict[str, Any]:
     """One worker process: catch up, wait for the other at the barrier, tick, catch up."""
     ledger = open_ledger(url)
@@ -347,8 +307,7 @@ def test_time_processes_fire_exactly_once_with_two_concurrent_workers(demo_copy:
     head = int(ledger.recorder.max_notification_id() or 0)
     ledger.close()
 
-    barrier = multiprocessing.get_context("spawn").Barrier(2)
-    reports = run_processes(_worker_once, [(barrier, demo_copy, "sorted")] * 2)
+    reports = run_processes(_worker_once, [(demo_copy, "sorted")] * 2)
     for report in reports:
         assert report["failures"] == {}, report
 
