@@ -8,7 +8,10 @@ plugin manager: it is handed plain callables built from the hooks.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -19,7 +22,27 @@ from ledger.logs import configure_logging
 from ledger.services import AllocationOrder, LedgerService
 from ledger.store.url import parse_store_url, store_url_from_env
 from plugins.errors import PluginError
+from plugins.gate import ContactRulesCaller, PackMap
 from plugins.manager import build_plugin_manager, call_hook
+
+CONFIG_ENV = "ARREARS_CONFIG"
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The TOML config file (``--config`` / ``ARREARS_CONFIG``); none given means defaults.
+
+    Secrets never live in it: it names the environment variables that hold them."""
+    chosen = path if path is not None else os.environ.get(CONFIG_ENV)
+    if not chosen:
+        return {}
+    file = Path(chosen)
+    try:
+        with file.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise SystemExit(f"error: config file {file} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SystemExit(f"error: config file {file} is not valid TOML: {e}") from None
 
 
 def allocation_order_from(pm: pluggy.PluginManager) -> AllocationOrder:
@@ -46,10 +69,15 @@ def build_service(
     clock: Clock | None = None,
     log_level: str = "WARNING",
     plugins: pluggy.PluginManager | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> LedgerService:
     configure_logging(level=os.environ.get("ARREARS_LOG_LEVEL", log_level))
+    settings = load_config() if config is None else config
     pm = plugins if plugins is not None else build_plugin_manager()  # before opening the store
-    config = parse_store_url(store_url_from_env(store))
+    store_config = parse_store_url(store_url_from_env(store))
     return LedgerService(
-        open_ledger(config), clock or SystemClock(), allocation_order=allocation_order_from(pm)
+        open_ledger(store_config),
+        clock or SystemClock(),
+        allocation_order=allocation_order_from(pm),
+        contact_rules=ContactRulesCaller(pm, PackMap.from_env(settings.get("rule_packs"))),
     )

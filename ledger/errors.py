@@ -167,6 +167,19 @@ class IdempotencyConflict(RuleViolation):
     code = "idempotency_conflict"
 
 
+class ContactBlocked(RuleViolation):
+    """The contact gate refused the contact; ``verdicts`` says which rules and why.
+    The refusal itself is recorded on the account."""
+
+    code = "contact_blocked"
+
+
+class BreathingSpaceActive(RuleViolation):
+    """A UK breathing space freezes interest, fees and contact until it ends."""
+
+    code = "breathing_space_active"
+
+
 class InstallmentAlreadyMissed(RuleViolation):
     """That installment of the active plan was already recorded as missed: nothing to do."""
 

@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from datetime import time as clock_time
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -26,6 +27,14 @@ from eventsourcing.persistence import IntegrityError
 from ledger import errors
 from ledger.application import Ledger
 from ledger.clock import Clock, SystemClock, ensure_utc
+from ledger.contact_gate import (
+    LEGAL,
+    ContactDecision,
+    ContactRules,
+    VerdictRecord,
+    decide,
+    no_rules,
+)
 from ledger.domain.account import Account
 from ledger.domain.allocation import DEFAULT_ORDER
 from ledger.domain.debtor import Debtor
@@ -94,11 +103,27 @@ class Installment:
     amount: Money
 
 
+@dataclass(frozen=True)
+class RecordedContact:
+    account: Account
+    contact_id: str
+    violations: tuple[VerdictRecord, ...]
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    message_id: str
+    status: str
+    account: Account
+    decision: ContactDecision
+
+
 @dataclass
 class LedgerService:
     ledger: Ledger
     clock: Clock = field(default_factory=SystemClock)
     allocation_order: AllocationOrder = default_allocation_order
+    contact_rules: ContactRules = no_rules
     max_attempts: int = 16
     new_id: Callable[[], str] = field(default=lambda: uuid4().hex)
     _locks: weakref.WeakValueDictionary[UUID, threading.RLock] = field(
@@ -508,15 +533,35 @@ class LedgerService:
         agent: str | None = None,
         purpose: str = "collection",
         callback_at: datetime | None = None,
-    ) -> Account:
+        party: str = "debtor",
+        to: str | None = None,
+        note: str | None = None,
+    ) -> RecordedContact:
+        """Record a contact that happened.  An outbound one is judged by the rules in force
+        when it happened; if it broke any, a violation event is recorded with it (same save):
+        the contact is a fact and is kept, the violation is the compliance record."""
         at = self._now()
         when = ensure_utc(occurred_at) if occurred_at is not None else at
         callback = ensure_utc(callback_at) if callback_at is not None else None
-        return self._account(
-            account_id,
-            lambda a: a.record_contact(
+        contact_id = self.new_id()
+
+        def run(account: Account) -> RecordedContact:
+            violations: tuple[VerdictRecord, ...] = ()
+            if direction == "outbound" and channel in {"phone", "sms", "email", "letter", "visit"}:
+                decision = decide(
+                    self.contact_rules,
+                    account,
+                    self._debtor_of(account),
+                    channel=channel,
+                    purpose=purpose,
+                    at=when,
+                    party=party,
+                    to=to,
+                )
+                violations = decision.blocking
+            account.record_contact(
                 at=at,
-                contact_id=self.new_id(),
+                contact_id=contact_id,
                 channel=channel,
                 direction=direction,
                 outcome=outcome,
@@ -524,6 +569,212 @@ class LedgerService:
                 agent=agent,
                 purpose=purpose,
                 callback_at=callback,
+                party=party,
+                to=to,
+            )
+            if violations:
+                account.flag_violation(
+                    at=at, contact_id=contact_id, verdicts=[v.as_dict() for v in violations]
+                )
+            if note:
+                account.add_note(
+                    at=at, note_id=child_id(account.id, "note", contact_id), text=note, agent=agent
+                )
+            return RecordedContact(account, contact_id, violations)
+
+        result = self._change(account_id, self._account_for_command, run)
+        if result.violations:
+            log.warning(
+                "contact_violation_recorded",
+                account_id=str(account_id),
+                contact_id=contact_id,
+                rules=[v.rule for v in result.violations],
+            )
+        return result
+
+    # ------------------------------------------------------- contact gate
+
+    def _debtor_of(self, account: Account) -> Debtor | None:
+        if account.debtor_id is None:
+            return None
+        try:
+            return self._load(account.debtor_id, Debtor, fresh=False)
+        except errors.DebtorNotFound:
+            return None
+
+    def check_contact(
+        self,
+        account_id: UUID,
+        channel: str,
+        *,
+        at: datetime | None = None,
+        purpose: str = "collection",
+        party: str = "debtor",
+        to: str | None = None,
+    ) -> ContactDecision:
+        """Would the rules allow this contact at ``at`` (default now)?  Records nothing."""
+        moment = ensure_utc(at) if at is not None else self._now()
+        account = self.get_account(account_id)
+        return decide(
+            self.contact_rules,
+            account,
+            self._debtor_of(account),
+            channel=channel,
+            purpose=purpose,
+            at=moment,
+            party=party,
+            to=to,
+        )
+
+    def _gated(
+        self,
+        account_id: UUID,
+        *,
+        channel: str,
+        purpose: str,
+        party: str,
+        to: str | None,
+        action: Callable[[Account, datetime], None],
+    ) -> tuple[Account, ContactDecision]:
+        """Judge now and either run ``action`` or record the refusal: one save either way.
+
+        The decision is made on the state the action is saved against, inside the
+        retry loop, so a cease request that lands in between is never missed."""
+        at = self._now()
+
+        def run(account: Account) -> tuple[Account, ContactDecision]:
+            decision = decide(
+                self.contact_rules,
+                account,
+                self._debtor_of(account),
+                channel=channel,
+                purpose=purpose,
+                at=at,
+                party=party,
+                to=to,
+            )
+            if decision.allowed:
+                action(account, at)
+            else:
+                account.block_contact(
+                    at=at,
+                    request_id=self.new_id(),
+                    channel=channel,
+                    purpose=purpose,
+                    party=party,
+                    to=to,
+                    verdicts=[v.as_dict() for v in decision.verdicts],
+                )
+            return account, decision
+
+        account, decision = self._change(account_id, self._account_for_command, run)
+        if not decision.allowed:
+            log.info(
+                "contact_blocked",
+                account_id=str(account_id),
+                channel=channel,
+                purpose=purpose,
+                rules=[v.rule for v in decision.blocking],
+            )
+            raise errors.ContactBlocked(
+                f"contact by {channel} for {purpose} blocked: {decision.summary()}",
+                account_id=str(account_id),
+                verdicts=[v.as_dict() for v in decision.verdicts],
+            )
+        return account, decision
+
+    def request_message(
+        self,
+        account_id: UUID,
+        *,
+        channel: str,
+        template: str,
+        purpose: str = "collection",
+        locale: str = "en-US",
+        to: str | None = None,
+        party: str = "debtor",
+        message_id: str | None = None,
+    ) -> QueuedMessage:
+        """Ask Arrears to send a message: the gate decides, and either the message is
+        queued for its channel or the refusal is recorded and ``ContactBlocked`` raised."""
+        new_message_id = message_id or self.new_id()
+
+        def queue(account: Account, at: datetime) -> None:
+            account.queue_message(
+                at=at,
+                message_id=new_message_id,
+                channel=channel,
+                template=template,
+                purpose=purpose,
+                locale=locale,
+                to=to,
+            )
+
+        account, decision = self._gated(
+            account_id, channel=channel, purpose=purpose, party=party, to=to, action=queue
+        )
+        status = account.messages[new_message_id]["status"]
+        return QueuedMessage(new_message_id, status, account, decision)
+
+    def start_breathing_space(
+        self, account_id: UUID, *, kind: str, started_on: date, reference: str
+    ) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.start_breathing_space(
+                at=at, kind=kind, started_on=started_on, reference=reference
+            ),
+        )
+
+    def end_crisis_treatment(self, account_id: UUID, treatment_ended_on: date) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.end_crisis_treatment(at=at, treatment_ended_on=treatment_ended_on),
+        )
+
+    def cancel_breathing_space(self, account_id: UUID, ended_on: date, reason: str) -> Account:
+        at = self._now()
+        return self._account(
+            account_id, lambda a: a.cancel_breathing_space(at=at, ended_on=ended_on, reason=reason)
+        )
+
+    def set_contact_preferences(
+        self,
+        account_id: UUID,
+        *,
+        channels: Sequence[str] | None = None,
+        refused_channels: Sequence[str] = (),
+        window_start: clock_time | None = None,
+        window_end: clock_time | None = None,
+    ) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.set_contact_preferences(
+                at=at,
+                channels=channels,
+                refused_channels=refused_channels,
+                window_start=window_start,
+                window_end=window_end,
+            ),
+        )
+
+    def set_limitation_date(self, account_id: UUID, expires_on: date, basis: str) -> Account:
+        at = self._now()
+        return self._account(
+            account_id, lambda a: a.set_limitation_date(at=at, expires_on=expires_on, basis=basis)
+        )
+
+    def give_call_consent(
+        self, account_id: UUID, *, given_at: datetime, until: datetime, evidence: str
+    ) -> Account:
+        at = self._now()
+        return self._account(
+            account_id,
+            lambda a: a.give_call_consent(
+                at=at, given_at=ensure_utc(given_at), until=ensure_utc(until), evidence=evidence
             ),
         )
 
@@ -756,13 +1007,22 @@ class LedgerService:
     def refer_to_law_firm(
         self, account_id: UUID, law_firm: str, referred_on: date | None = None
     ) -> Account:
-        at = self._now()
-        return self._account(
-            account_id,
-            lambda a: a.refer_to_law_firm(
+        """Refer to a law firm; the rule packs may refuse (a time-barred debt is never sued on)."""
+
+        def refer(account: Account, at: datetime) -> None:
+            account.refer_to_law_firm(
                 at=at, law_firm=law_firm, referred_on=referred_on or at.date()
-            ),
+            )
+
+        account, _ = self._gated(
+            account_id,
+            channel=LEGAL,
+            purpose="legal_referral",
+            party="debtor",
+            to=None,
+            action=refer,
         )
+        return account
 
     def change_legal_status(
         self,

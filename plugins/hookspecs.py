@@ -35,6 +35,8 @@ def arrears_contact_rules(
     channel: str,
     purpose: str,
     at: datetime,
+    party: str,
+    to: str | None,
 ) -> Sequence[Verdict]:
     """Judge one proposed contact with a debtor.
 
@@ -48,10 +50,20 @@ def arrears_contact_rules(
     :param channel: the channel name, e.g. ``"sms"``, ``"email"``, ``"voice"``.
     :param purpose: why the contact is made, e.g. ``"collection"``, ``"validation_notice"``.
     :param at: the moment of the contact (timezone-aware, UTC).
+    :param party: who is contacted: ``"debtor"``, ``"guarantor"`` or ``"third_party"``
+        (someone asked only for the debtor's whereabouts).
+    :param to: which of the debtor's contact points, as a label without personal data
+        (``"phone:0"`` is the first phone number on file), or ``None`` when unknown.
     :return: zero or more ``Verdict`` (allow / block / warn, rule id and version,
         reason, legal citation); return an empty list when no rule applies.
 
+
+    The keys of both views, the channels, purposes and parties, and how rule packs
+    are chosen per account are the contract in ``docs/contact-views.md``.  A rule
+    that raises blocks the contact (rules fail closed).
+
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 added ``party`` and ``to`` (opt-in: take them only if needed).
     """
 
 

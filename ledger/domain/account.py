@@ -11,7 +11,7 @@ that a person can be erased (``Debtor``) without touching the account history.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -50,6 +50,14 @@ PLAN_KINDS = frozenset({"installment", "settlement"})
 LEGAL_STATUSES = frozenset({"suit_filed", "served", "judgment", "garnishment", "closed"})
 ADJUSTMENT_DIRECTIONS = frozenset({"debit", "credit"})
 DISPUTE_OUTCOMES = frozenset({"upheld", "rejected", "withdrawn", "corrected"})
+PARTIES = frozenset({"debtor", "guarantor", "third_party"})
+BREATHING_SPACE_KINDS = frozenset({"standard", "mental_health"})
+#: A standard breathing space lasts 60 days; a mental-health crisis one lasts as long as
+#: the crisis treatment plus 30 days (Debt Respite Scheme Regulations 2020, regs 26 and 32).
+STANDARD_BREATHING_SPACE = timedelta(days=60)
+CRISIS_AFTERCARE = timedelta(days=30)
+CONTACT_MEMORY = timedelta(days=35)
+CONTACT_MEMORY_MAX = 500
 
 
 def _choice(field: str, value: str, allowed: frozenset[str]) -> str:
@@ -170,9 +178,12 @@ class Account(Aggregate):
     class ContactRecorded(Event):
         """v2 added ``purpose``: the rule packs treat legally required notices differently.
         v3 added ``callback_at``: a callback the debtor asked for, which the worklist schedules.
+        v4 added ``party`` (debtor, guarantor or third party) and ``to`` (which contact point,
+        as a label such as ``"phone:0"``, never the number): the China rules count unanswered
+        calls per number and allow third parties only to be asked for contact details.
         """
 
-        class_version: ClassVar[int] = 3
+        class_version: ClassVar[int] = 4
         contact_id: str
         channel: str
         direction: str
@@ -181,6 +192,8 @@ class Account(Aggregate):
         occurred_at: datetime
         purpose: str
         callback_at: datetime | None
+        party: str
+        to: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -190,7 +203,24 @@ class Account(Aggregate):
         def upcast_v2_v3(state: dict[str, Any]) -> None:
             state["callback_at"] = None
 
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            state["party"] = "debtor"
+            state["to"] = None
+
         def apply(self, account: Account) -> None:
+            account.remember_contact(
+                {
+                    "contact_id": self.contact_id,
+                    "channel": self.channel,
+                    "direction": self.direction,
+                    "outcome": self.outcome,
+                    "occurred_at": self.occurred_at,
+                    "purpose": self.purpose,
+                    "party": self.party,
+                    "to": self.to,
+                }
+            )
             account.contact_count += 1
             if account.last_contact_at is None or self.occurred_at >= account.last_contact_at:
                 account.last_contact_at = self.occurred_at
@@ -559,6 +589,120 @@ class Account(Aggregate):
         def apply(self, account: Account) -> None:
             account.note_count += 1
 
+    class ContactBlocked(Event):
+        """The contact gate refused a contact before it happened: the proof that the rules
+        were followed.  ``verdicts`` holds every verdict given, not only the blocking ones."""
+
+        request_id: str
+        channel: str
+        purpose: str
+        party: str
+        to: str | None
+        attempted_at: datetime
+        verdicts: list[dict[str, str]]
+
+        def apply(self, account: Account) -> None:
+            account.blocked_contacts += 1
+
+    class ContactViolationFlagged(Event):
+        """A contact recorded after the fact broke a rule in force when it happened."""
+
+        contact_id: str
+        verdicts: list[dict[str, str]]
+
+        def apply(self, account: Account) -> None:
+            account.violations += 1
+
+    class MessageQueued(Event):
+        """The gate allowed a message and it waits for its channel to send it."""
+
+        message_id: str
+        channel: str
+        template: str
+        purpose: str
+        locale: str
+        to: str | None
+
+        def apply(self, account: Account) -> None:
+            account.messages[self.message_id] = {
+                "channel": self.channel,
+                "template": self.template,
+                "status": "queued",
+            }
+
+    class BreathingSpaceStarted(Event):
+        """A UK Debt Respite Scheme moratorium: contact, interest and fees are frozen.
+        ``ends_on`` is None for a mental-health crisis moratorium until treatment ends."""
+
+        kind: str
+        started_on: date
+        ends_on: date | None
+        reference: str
+
+        def apply(self, account: Account) -> None:
+            account.breathing_space = {
+                "kind": self.kind,
+                "started_on": self.started_on,
+                "ends_on": self.ends_on,
+                "reference": self.reference,
+            }
+
+    class CrisisTreatmentEnded(Event):
+        """Mental-health crisis treatment ended: the moratorium runs 30 more days."""
+
+        treatment_ended_on: date
+        ends_on: date
+
+        def apply(self, account: Account) -> None:
+            assert account.breathing_space is not None
+            account.breathing_space = {**account.breathing_space, "ends_on": self.ends_on}
+
+    class BreathingSpaceCancelled(Event):
+        """The moratorium ended early (cancelled by the debt adviser or the court)."""
+
+        ended_on: date
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            assert account.breathing_space is not None
+            account.breathing_space = {**account.breathing_space, "ends_on": self.ended_on}
+
+    class ContactPreferencesSet(Event):
+        """How the debtor asked to be contacted; replaces the previous preferences.
+        Times are local ``HH:MM`` strings in the debtor's time zone."""
+
+        channels: list[str] | None
+        refused_channels: list[str]
+        window_start: str | None
+        window_end: str | None
+
+        def apply(self, account: Account) -> None:
+            account.contact_preferences = {
+                "channels": None if self.channels is None else list(self.channels),
+                "refused_channels": list(self.refused_channels),
+                "window_start": self.window_start,
+                "window_end": self.window_end,
+            }
+
+    class LimitationDateSet(Event):
+        """When the limitation period for suit runs out (the debt becomes time-barred)."""
+
+        expires_on: date
+        basis: str
+
+        def apply(self, account: Account) -> None:
+            account.limitation_expires_on = self.expires_on
+
+    class CallConsentGiven(Event):
+        """The debtor agreed directly to calls in a period (12 CFR 1006.14(b)(3)(i))."""
+
+        given_at: datetime
+        until: datetime
+        evidence: str
+
+        def apply(self, account: Account) -> None:
+            account.call_consents.append({"given_at": self.given_at, "until": self.until})
+
     # ------------------------------------------------------------------ state
 
     def __init__(self) -> None:
@@ -603,8 +747,48 @@ class Account(Aggregate):
         self.last_contact_at: datetime | None = None
         self.last_rpc_at: datetime | None = None
         self.note_count = 0
+        self.recent_contacts: list[dict[str, Any]] = []
+        self.blocked_contacts = 0
+        self.violations = 0
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.breathing_space: dict[str, Any] | None = None
+        self.contact_preferences: dict[str, Any] = {
+            "channels": None,
+            "refused_channels": [],
+            "window_start": None,
+            "window_end": None,
+        }
+        self.limitation_expires_on: date | None = None
+        self.call_consents: list[dict[str, datetime]] = []
 
     # ------------------------------------------------------------ derived views
+
+    def remember_contact(self, contact: dict[str, Any]) -> None:
+        """Keep the contacts the rules look back over, newest last.
+
+        The rules look back 8 days (Reg F) or one day (China); keeping those within
+        ``CONTACT_MEMORY`` of the newest contact, and at most ``CONTACT_MEMORY_MAX``,
+        bounds the state (and its snapshots) for accounts with years of dialer history.
+        The full history stays in the stream for audits.
+        """
+        contacts = self.recent_contacts
+        contacts.append(contact)
+        if len(contacts) > 1 and contacts[-2]["occurred_at"] > contact["occurred_at"]:
+            contacts.sort(key=lambda c: c["occurred_at"])
+        horizon = contacts[-1]["occurred_at"] - CONTACT_MEMORY
+        while contacts and (
+            contacts[0]["occurred_at"] < horizon or len(contacts) > CONTACT_MEMORY_MAX
+        ):
+            contacts.pop(0)
+
+    def in_breathing_space(self, on: date) -> bool:
+        space = self.breathing_space
+        if space is None or on < space["started_on"]:
+            return False
+        return space["ends_on"] is None or on <= space["ends_on"]
+
+    def time_barred(self, on: date) -> bool:
+        return self.limitation_expires_on is not None and on >= self.limitation_expires_on
 
     @property
     def total_balance(self) -> int:
@@ -746,6 +930,7 @@ class Account(Aggregate):
         self._check_open()
         self._check_currency(currency)
         _positive("amount", amount)
+        self._check_not_frozen(at, "interest")
         if rate_basis_points is not None:
             _not_negative("rate_basis_points", rate_basis_points)
         self._emit(
@@ -761,6 +946,7 @@ class Account(Aggregate):
         self._check_open()
         self._check_currency(currency)
         _positive("amount", amount)
+        self._check_not_frozen(at, "fees")
         self._emit(self.FeeAssessed, at, amount=amount, fee_type=fee_type)
 
     def adjust_balance(
@@ -807,11 +993,14 @@ class Account(Aggregate):
         agent: str | None = None,
         purpose: str = "collection",
         callback_at: datetime | None = None,
+        party: str = "debtor",
+        to: str | None = None,
     ) -> None:
         self._check_open()
         _choice("channel", channel, CHANNELS)
         _choice("direction", direction, DIRECTIONS)
         _choice("outcome", outcome, OUTCOMES)
+        _choice("party", party, PARTIES)
         if occurred_at > at:
             raise errors.InvalidDate(
                 "a contact cannot have happened in the future", field="occurred_at"
@@ -831,6 +1020,8 @@ class Account(Aggregate):
             occurred_at=occurred_at,
             purpose=purpose,
             callback_at=callback_at,
+            party=party,
+            to=to,
         )
 
     def make_promise(
@@ -1378,3 +1569,169 @@ class Account(Aggregate):
         if not text.strip():
             raise errors.ValidationError("a note cannot be empty", field="text")
         self._emit(self.NoteAdded, at, note_id=note_id, text=text, agent=agent)
+
+    # ------------------------------------------------- contact gate and rule facts
+
+    def _check_not_frozen(self, at: datetime, what: str) -> None:
+        if self.in_breathing_space(at.date()):
+            assert self.breathing_space is not None
+            raise errors.BreathingSpaceActive(
+                f"{what} cannot be added during a breathing space "
+                f"(started {self.breathing_space['started_on']})",
+                started_on=self.breathing_space["started_on"].isoformat(),
+            )
+
+    def block_contact(
+        self,
+        *,
+        at: datetime,
+        request_id: str,
+        channel: str,
+        purpose: str,
+        party: str,
+        to: str | None,
+        verdicts: Sequence[Mapping[str, str]],
+    ) -> None:
+        """Record a refusal; allowed on any account, sold and closed ones included."""
+        self._emit(
+            self.ContactBlocked,
+            at,
+            request_id=request_id,
+            channel=channel,
+            purpose=purpose,
+            party=party,
+            to=to,
+            attempted_at=at,
+            verdicts=[dict(v) for v in verdicts],
+        )
+
+    def flag_violation(
+        self, *, at: datetime, contact_id: str, verdicts: Sequence[Mapping[str, str]]
+    ) -> None:
+        if not any(c["contact_id"] == contact_id for c in self.recent_contacts):
+            raise errors.ValidationError(f"no recent contact {contact_id}", field="contact_id")
+        self._emit(
+            self.ContactViolationFlagged,
+            at,
+            contact_id=contact_id,
+            verdicts=[dict(v) for v in verdicts],
+        )
+
+    def queue_message(
+        self,
+        *,
+        at: datetime,
+        message_id: str,
+        channel: str,
+        template: str,
+        purpose: str,
+        locale: str,
+        to: str | None,
+    ) -> None:
+        self._check_open()
+        _choice("channel", channel, CHANNELS)
+        if not template.strip():
+            raise errors.ValidationError("a message needs a template", field="template")
+        if message_id in self.messages:
+            return  # the same request again: already queued
+        self._emit(
+            self.MessageQueued,
+            at,
+            message_id=message_id,
+            channel=channel,
+            template=template,
+            purpose=purpose,
+            locale=locale,
+            to=to,
+        )
+
+    def start_breathing_space(
+        self, *, at: datetime, kind: str, started_on: date, reference: str
+    ) -> None:
+        self._check_open()
+        _choice("kind", kind, BREATHING_SPACE_KINDS)
+        if self.in_breathing_space(started_on):
+            raise errors.BreathingSpaceActive(
+                "a breathing space is already running", started_on=started_on.isoformat()
+            )
+        ends_on = started_on + STANDARD_BREATHING_SPACE if kind == "standard" else None
+        self._emit(
+            self.BreathingSpaceStarted,
+            at,
+            kind=kind,
+            started_on=started_on,
+            ends_on=ends_on,
+            reference=reference,
+        )
+
+    def end_crisis_treatment(self, *, at: datetime, treatment_ended_on: date) -> None:
+        space = self.breathing_space
+        if space is None or space["kind"] != "mental_health" or space["ends_on"] is not None:
+            raise errors.InvalidTransition(
+                "no mental-health crisis breathing space waiting for its treatment to end",
+                status=self.status,
+                action="end_crisis_treatment",
+            )
+        if treatment_ended_on < space["started_on"]:
+            raise errors.InvalidDate(
+                "treatment cannot end before the breathing space started",
+                field="treatment_ended_on",
+            )
+        self._emit(
+            self.CrisisTreatmentEnded,
+            at,
+            treatment_ended_on=treatment_ended_on,
+            ends_on=treatment_ended_on + CRISIS_AFTERCARE,
+        )
+
+    def cancel_breathing_space(self, *, at: datetime, ended_on: date, reason: str) -> None:
+        if not self.in_breathing_space(ended_on):
+            raise errors.InvalidTransition(
+                f"no breathing space running on {ended_on}",
+                status=self.status,
+                action="cancel_breathing_space",
+            )
+        self._emit(self.BreathingSpaceCancelled, at, ended_on=ended_on, reason=reason)
+
+    def set_contact_preferences(
+        self,
+        *,
+        at: datetime,
+        channels: Sequence[str] | None = None,
+        refused_channels: Sequence[str] = (),
+        window_start: time | None = None,
+        window_end: time | None = None,
+    ) -> None:
+        self._check_open()
+        for channel in [*(channels or ()), *refused_channels]:
+            _choice("channel", channel, CHANNELS)
+        if (window_start is None) != (window_end is None):
+            raise errors.ValidationError(
+                "give both ends of the contact window, or neither", field="window_start"
+            )
+        if window_start is not None and window_start == window_end:
+            raise errors.ValidationError("the contact window is empty", field="window_end")
+        self._emit(
+            self.ContactPreferencesSet,
+            at,
+            channels=None if channels is None else sorted(set(channels)),
+            refused_channels=sorted(set(refused_channels)),
+            window_start=None if window_start is None else window_start.strftime("%H:%M"),
+            window_end=None if window_end is None else window_end.strftime("%H:%M"),
+        )
+
+    def set_limitation_date(self, *, at: datetime, expires_on: date, basis: str) -> None:
+        self._check_open()
+        if not basis.strip():
+            raise errors.ValidationError("say what the limitation date is based on", field="basis")
+        self._emit(self.LimitationDateSet, at, expires_on=expires_on, basis=basis)
+
+    def give_call_consent(
+        self, *, at: datetime, given_at: datetime, until: datetime, evidence: str
+    ) -> None:
+        self._check_open()
+        if until <= given_at:
+            raise errors.InvalidDate("consent must end after it was given", field="until")
+        if given_at > at:
+            raise errors.InvalidDate("consent cannot be given in the future", field="given_at")
+        self._emit(self.CallConsentGiven, at, given_at=given_at, until=until, evidence=evidence)

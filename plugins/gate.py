@@ -1,0 +1,174 @@
+"""The contact rules as the ledger's gate calls them: packs chosen per account, fail closed.
+
+Two decisions live here rather than in the core or in the packs:
+
+* **Which packs judge an account.**  A plugin that declares ``RULE_PACK = "<name>"``
+  is a jurisdiction's rule pack; it is called only for accounts whose debtor's
+  jurisdiction maps to it (``PackMap``; longest prefix wins, so ``"US-IL"`` falls
+  back to ``"US"``).  Plugins without ``RULE_PACK`` (a creditor's own policy, a
+  holiday calendar) judge every account.  The map is configuration: the
+  ``[rule_packs]`` table of the config file or ``ARREARS_RULE_PACKS``.
+* **What a broken rule means.**  A rule that raises, or returns something that is
+  not a verdict, blocks the contact with a verdict naming the plugin: a compliance
+  check that cannot answer must never be read as "allowed".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pluggy
+
+from plugins.types import OUTCOMES, Verdict
+
+UNKNOWN = "unknown"
+PACKS_ENV = "ARREARS_RULE_PACKS"
+
+#: Jurisdiction prefix -> packs.  ``unknown`` is used when the debtor's jurisdiction is
+#: not known: the US pack is the protective default (its hours are the narrowest
+#: common window and it assumes every US time zone).
+DEFAULT_PACKS: dict[str, tuple[str, ...]] = {
+    "US": ("us_reg_f",),
+    "CN": ("cn_collection",),
+    "GB": ("uk_conc",),
+    UNKNOWN: ("us_reg_f",),
+}
+
+
+@dataclass(frozen=True)
+class PackMap:
+    """Which rule packs apply to a jurisdiction (``"US-IL"``, ``"CN"``, ``"GB-SCT"``)."""
+
+    packs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_PACKS))
+
+    def for_jurisdiction(self, jurisdiction: str | None) -> tuple[str, ...]:
+        if not jurisdiction:
+            return tuple(self.packs.get(UNKNOWN, ()))
+        code = jurisdiction.upper()
+        while code:
+            if code in self.packs:
+                return tuple(self.packs[code])
+            code = code.rpartition("-")[0]
+        return ()
+
+    @classmethod
+    def parse(cls, text: str) -> PackMap:
+        """``"US=us_reg_f;CN=cn_collection;GB=uk_conc,extra;unknown=us_reg_f"``."""
+        packs: dict[str, tuple[str, ...]] = {}
+        for item in filter(None, (part.strip() for part in text.split(";"))):
+            key, sep, names = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"{PACKS_ENV}: {item!r} is not JURISDICTION=pack[,pack...]")
+            name = key.strip()
+            packs[name if name == UNKNOWN else name.upper()] = tuple(
+                n.strip() for n in names.split(",") if n.strip()
+            )
+        return cls(packs)
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any] | None) -> PackMap:
+        """The ``[rule_packs]`` table: ``US = ["us_reg_f"]``; missing keys keep defaults."""
+        packs = dict(DEFAULT_PACKS)
+        for key, names in (table or {}).items():
+            if isinstance(names, str):
+                names = [names]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"[rule_packs] {key} must be a list of pack names")
+            packs[key if key == UNKNOWN else key.upper()] = tuple(names)
+        return cls(packs)
+
+    @classmethod
+    def from_env(cls, config: Mapping[str, Any] | None = None) -> PackMap:
+        text = os.environ.get(PACKS_ENV)
+        if text:
+            return cls.parse(text)
+        return cls.from_config(config)
+
+
+def pack_of(plugin: object) -> str | None:
+    pack = getattr(plugin, "RULE_PACK", None)
+    return pack if isinstance(pack, str) else None
+
+
+def _crashed(plugin_name: str, why: str) -> Verdict:
+    return Verdict(
+        outcome="block",
+        rule_id=f"{plugin_name}.crashed",
+        rule_version="-",
+        reason=f"rule plugin {plugin_name!r} failed ({why}); blocked because a rule that "
+        "cannot answer must not be read as allowed",
+        citation="Arrears: contact rules fail closed",
+    )
+
+
+def _checked(plugin_name: str, result: object) -> list[Verdict]:
+    if result is None:
+        return []
+    if not isinstance(result, list | tuple):
+        return [_crashed(plugin_name, f"returned {type(result).__name__}, not a list of verdicts")]
+    out: list[Verdict] = []
+    for item in result:
+        if not isinstance(item, Verdict):
+            try:
+                item = Verdict(
+                    outcome=item.outcome,
+                    rule_id=item.rule_id,
+                    rule_version=str(item.rule_version),
+                    reason=item.reason,
+                    citation=item.citation,
+                )
+            except Exception:
+                return [_crashed(plugin_name, f"returned {type(item).__name__}, not a Verdict")]
+        if item.outcome not in OUTCOMES:
+            return [_crashed(plugin_name, f"returned outcome {item.outcome!r}")]
+        out.append(item)
+    return out
+
+
+@dataclass
+class ContactRulesCaller:
+    """The ``ContactRules`` callable the ledger's gate is handed by the composition root."""
+
+    pm: pluggy.PluginManager
+    pack_map: PackMap = field(default_factory=PackMap)
+    only_pack: str | None = None  # ``compliance audit --pack``: ask that pack alone
+
+    def __call__(
+        self,
+        account: Mapping[str, Any],
+        debtor: Mapping[str, Any],
+        channel: str,
+        purpose: str,
+        at: datetime,
+        party: str,
+        to: str | None,
+    ) -> Sequence[Verdict]:
+        applicable = set(self.pack_map.for_jurisdiction(debtor.get("jurisdiction")))
+        args = {
+            "account": account,
+            "debtor": debtor,
+            "channel": channel,
+            "purpose": purpose,
+            "at": at,
+            "party": party,
+            "to": to,
+        }
+        verdicts: list[Verdict] = []
+        # pluggy calls implementations last-registered first; judge in registration order.
+        for impl in reversed(self.pm.hook.arrears_contact_rules.get_hookimpls()):
+            pack = pack_of(impl.plugin)
+            if self.only_pack is not None and pack != self.only_pack:
+                continue
+            if pack is not None and pack not in applicable:
+                continue
+            try:
+                result = impl.function(*(args[name] for name in impl.argnames))
+            except Exception as e:  # fail closed, naming the rule
+                verdicts.append(_crashed(impl.plugin_name, f"{type(e).__name__}: {e}"))
+                continue
+            verdicts.extend(_checked(impl.plugin_name, result))
+        return verdicts
