@@ -190,3 +190,21 @@ class InstallmentNotDue(RuleViolation):
     """An installment can only be missed once its due date has passed."""
 
     code = "installment_not_due"
+
+
+class IdempotencyKeyReused(IdempotencyConflict):
+    """An API request reused an ``Idempotency-Key`` with a different request: use a new key."""
+
+    code = "idempotency_key_reused"
+
+
+class TokenInvalid(LedgerError):
+    """No API token, or one that is malformed, unknown or revoked."""
+
+    code = "unauthorized"
+
+
+class Forbidden(LedgerError):
+    """The token is valid, but its role may not do this."""
+
+    code = "forbidden"

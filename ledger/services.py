@@ -25,8 +25,10 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from ledger import errors
+from ledger.access import TokenStore
 from ledger.application import Ledger
 from ledger.clock import Clock, SystemClock, ensure_utc
+from ledger.compliance import AuditReport, audit_contacts
 from ledger.contact_gate import (
     LEGAL,
     ContactDecision,
@@ -41,6 +43,7 @@ from ledger.domain.debtor import Debtor
 from ledger.domain.ids import account_id as derive_account_id
 from ledger.domain.ids import child_id
 from ledger.history import History, account_history
+from ledger.idempotency import IdempotencyStore
 from ledger.logs import register_personal_values
 from ledger.money import Money, check_currency
 from ledger.portfolio import CreditorSummary, portfolio_summary
@@ -595,12 +598,7 @@ class LedgerService:
     # ------------------------------------------------------- contact gate
 
     def _debtor_of(self, account: Account) -> Debtor | None:
-        if account.debtor_id is None:
-            return None
-        try:
-            return self._load(account.debtor_id, Debtor, fresh=False)
-        except errors.DebtorNotFound:
-            return None
+        return None if account.debtor_id is None else self._debtor_or_none(account.debtor_id)
 
     def check_contact(
         self,
@@ -715,6 +713,24 @@ class LedgerService:
         )
         status = account.messages[new_message_id]["status"]
         return QueuedMessage(new_message_id, status, account, decision)
+
+    def compliance_audit(
+        self, *, since: datetime | None = None, pack: str | None = None
+    ) -> AuditReport:
+        """Past outbound contacts the rules in force now would block (``ledger.compliance``)."""
+        return audit_contacts(
+            self.ledger,
+            self.contact_rules,
+            lambda debtor_id: self._debtor_or_none(debtor_id),
+            since=None if since is None else ensure_utc(since),
+            pack=pack,
+        )
+
+    def _debtor_or_none(self, debtor_id: UUID) -> Debtor | None:
+        try:
+            return self._load(debtor_id, Debtor, fresh=False)
+        except errors.DebtorNotFound:
+            return None
 
     def start_breathing_space(
         self, account_id: UUID, *, kind: str, started_on: date, reference: str
@@ -1200,3 +1216,21 @@ class LedgerService:
         result = record_seal(self.ledger, self._now())
         log.info("ledger_sealed", position=result.position, digest=result.digest)
         return result
+
+    # ------------------------------------------- API state (operational tables)
+
+    def tokens(self) -> TokenStore:
+        """API bearer tokens (``ledger.access``), opened on first use."""
+        with self._locks_guard:
+            store: TokenStore | None = self.__dict__.get("_tokens")
+            if store is None:
+                store = self.__dict__["_tokens"] = TokenStore(self.ledger, self.clock)
+        return store
+
+    def idempotency(self) -> IdempotencyStore:
+        """Idempotency keys of API requests (``ledger.idempotency``), opened on first use."""
+        with self._locks_guard:
+            store: IdempotencyStore | None = self.__dict__.get("_idempotency")
+            if store is None:
+                store = self.__dict__["_idempotency"] = IdempotencyStore(self.ledger, self.clock)
+        return store

@@ -1,15 +1,19 @@
-"""The worker: keeps every read model current and runs the time processes on a clock tick.
+"""The worker: keeps every read model current, runs the time processes on a clock tick,
+and delivers committed events to observers.
 
 It is the projection engine's ``follow`` loop (catch up, then wait for new
-events) with the time processes (``ledger.processes``) hung off its idle hook
-once per tick.  Both halves are safe to run in several workers at once and to
-kill at any moment: a projection batch commits with its position, and each
-account's time events are one save decided on fresh state.
+events) with the observers (``ledger.observers``) served after every catch-up
+and the time processes (``ledger.processes``) once per tick, both hung off its
+idle hook.  All three are safe to run in several workers at once and to kill at
+any moment: a projection batch commits with its position, an observer's
+position moves only after its call (at-least-once), and each account's time
+events are one save decided on fresh state.
 
 Stopping: ``stop()`` (or SIGTERM / SIGINT once ``install_signal_handlers`` ran)
-ends the loop.  During a tick the worker finishes the account in hand and
-stops; anywhere else the signal interrupts at once, which rolls back the
-projection batch in progress (it is redone by the next run).
+ends the loop.  During a tick the worker finishes the account in hand, and
+while delivering the observer call in hand, then stops; anywhere else the
+signal interrupts at once, which rolls back the projection batch in progress
+(it is redone by the next run).
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
 import structlog
 
+from ledger.observers import DispatchReport, Observer, ObserverDispatcher, RetryPolicy
 from ledger.processes import Order, TickReport, TimePolicy
 from ledger.services import LedgerService
 
@@ -38,7 +43,7 @@ class WorkerStopping(BaseException):
 
 
 class Worker:
-    """Read models plus time processes, on one ledger service."""
+    """Read models, observers and time processes, on one ledger service."""
 
     def __init__(
         self,
@@ -49,6 +54,9 @@ class Worker:
         poll_interval: float = 0.5,
         order: Order = "shuffle",
         on_tick: Callable[[TickReport], None] | None = None,
+        observers: Sequence[Observer] = (),
+        retry: RetryPolicy | None = None,
+        on_dispatch: Callable[[DispatchReport], None] | None = None,
     ) -> None:
         if tick_seconds <= 0 or poll_interval <= 0:
             raise ValueError("tick and poll interval must be positive")
@@ -58,17 +66,23 @@ class Worker:
         self.poll_interval = min(poll_interval, tick_seconds)
         self.order: Order = order
         self.on_tick = on_tick
+        self.observers = list(observers)
+        self.retry = retry
+        self.on_dispatch = on_dispatch
+        self.last_dispatch: DispatchReport | None = None
+        self._dispatcher: ObserverDispatcher | None = None
         self.ticks = 0
         self.stopped_by: str | None = None
         self._stop = threading.Event()
         self._in_tick = False
+        self._in_dispatch = False
         self._interruptible = False  # inside a catch-up or a wait: a signal may raise
         self._next_tick = 0.0
 
     # ------------------------------------------------------------ control
 
     def stop(self) -> None:
-        """Ask the loop to end: after the account in hand during a tick, else at once."""
+        """Ask the loop to end: after the account or observer call in hand, else at once."""
         self._stop.set()
 
     @property
@@ -85,7 +99,7 @@ class Worker:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopped_by = signal.Signals(signum).name
         self.stop()
-        if self._interruptible and not self._in_tick:
+        if self._interruptible and not (self._in_tick or self._in_dispatch):
             raise WorkerStopping(signum)
 
     # ------------------------------------------------------------ running
@@ -108,14 +122,46 @@ class Worker:
             self.on_tick(report)
         return report
 
+    @property
+    def dispatcher(self) -> ObserverDispatcher | None:
+        """The observers' dispatcher, on the read models' store; None without observers."""
+        if not self.observers:
+            return None
+        if self._dispatcher is None:
+            self._dispatcher = ObserverDispatcher(
+                self.service.ledger,
+                self.observers,
+                store=self.service.read_models().store,
+                clock=self.service.clock,
+                retry=self.retry,
+            )
+        return self._dispatcher
+
+    def dispatch(self) -> DispatchReport | None:
+        """Deliver the events each observer has not had yet (None: there are no observers)."""
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            return None
+        self._in_dispatch = True
+        try:
+            report = dispatcher.dispatch(stop=self._stop.is_set)
+        finally:
+            self._in_dispatch = False
+        self.last_dispatch = report
+        if self.on_dispatch is not None and report.anything:
+            self.on_dispatch(report)
+        return report
+
     def run_once(self) -> TickReport:
-        """Catch every read model up, run one tick, and catch up with what the tick recorded."""
+        """Catch every read model up, run one tick, catch up with what the tick recorded,
+        and deliver every event to the observers."""
         engine = self.service.read_models().engine
         self._interruptible = True
         try:
             engine.catch_up()
             report = self.tick()
             engine.catch_up()
+            self.dispatch()
         except WorkerStopping:
             log.info("worker_stopped", signal=self.stopped_by)
             raise
@@ -145,6 +191,9 @@ class Worker:
         log.info("worker_stopped", signal=self.stopped_by, ticks=self.ticks)
 
     def _on_idle(self) -> None:
+        if self._stop.is_set():
+            return
+        self.dispatch()
         if self._stop.is_set() or time.monotonic() < self._next_tick:
             return
         self.tick()

@@ -27,6 +27,8 @@ DISABLE_ENV = "ARREARS_DISABLE_PLUGINS"
 BUILTIN_PLUGINS: dict[str, str] = {
     "builtin.allocation": "plugins.builtin.allocation",
     "builtin.us_reg_f": "plugins.builtin.us_reg_f",
+    "builtin.cn_collection": "plugins.builtin.cn_collection",
+    "builtin.uk_conc": "plugins.builtin.uk_conc",
 }
 
 

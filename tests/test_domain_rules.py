@@ -1124,3 +1124,47 @@ def test_an_installment_is_missed_once_and_only_after_its_due_date(
     memory_service.miss_installment(aid, NEXT_MONTH)
     refused("installment_already_missed", memory_service.miss_installment, aid, NEXT_MONTH)
     assert memory_service.get_account(aid).plan["missed"] == 1  # type: ignore[index]
+
+
+# ------------------------------------------------------------- contact gate codes
+
+
+def test_a_blocked_contact_is_refused_with_its_verdicts(clock: MovableClock) -> None:
+    """Whatever the rules, a block becomes ``contact_blocked`` carrying every verdict."""
+    from plugins.types import Verdict
+
+    def no_sms(account: Any, debtor: Any, channel: str, *rest: Any) -> list[Verdict]:
+        return [Verdict("block" if channel == "sms" else "allow", "t.no_sms", "2", "no", "x")]
+
+    app = open_ledger("sqlite:///:memory:")
+    svc = LedgerService(app, clock, contact_rules=no_sms)
+    try:
+        aid = svc.place_account(placement(), debtor=JANE).id
+        error = refused("contact_blocked", svc.request_message, aid, channel="sms", template="t")
+        assert error.details["verdicts"] == [
+            {"rule": "t.no_sms", "version": "2", "outcome": "block", "reason": "no", "citation": "x"}
+        ]
+        assert svc.request_message(aid, channel="email", template="t").status == "queued"
+    finally:
+        app.close()
+
+
+def test_breathing_space_refuses_interest_fees_and_a_second_moratorium(
+    memory_service: LedgerService, aid: UUID
+) -> None:
+    svc = memory_service
+    svc.start_breathing_space(aid, kind="standard", started_on=START.date(), reference="BS-1")
+    refused("breathing_space_active", svc.accrue_interest, aid, usd("1.00"))
+    refused("breathing_space_active", svc.assess_fee, aid, usd("1.00"), "late")
+    refused(
+        "breathing_space_active",
+        svc.start_breathing_space,
+        aid,
+        kind="mental_health",
+        started_on=START.date(),
+        reference="BS-2",
+    )
+    refused("invalid_transition", svc.end_crisis_treatment, aid, START.date())
+    svc.cancel_breathing_space(aid, START.date() - timedelta(days=0), reason="adviser cancelled")
+    refused("invalid_transition", svc.cancel_breathing_space, aid, IN_TWO_MONTHS, "again")
+    assert balance(svc, aid)["fees"] == 5000

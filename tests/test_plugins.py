@@ -379,7 +379,13 @@ def test_entry_point_plugins_load_with_their_distribution_version(
     )
     pm = build_plugin_manager()
     infos = {i.name: i for i in pm.plugin_infos()}
-    assert sorted(infos) == ["builtin.allocation", "builtin.us_reg_f", "interest-first"]
+    assert sorted(infos) == [
+        "builtin.allocation",
+        "builtin.cn_collection",
+        "builtin.uk_conc",
+        "builtin.us_reg_f",
+        "interest-first",
+    ]
     assert infos["interest-first"].version == "2.3.1"
     assert infos["interest-first"].hooks == ("arrears_allocation_order",)
     assert allocation_order_from(pm)("acme-bank") == ("interest", "principal", "fees")
@@ -393,7 +399,9 @@ def test_arrears_disable_plugins_blocks_plugins_by_name(
         FakeDistribution("d", "1.0", entry_point("interest-first", "fake_arrears_plugin"))
     )
     monkeypatch.setenv(
-        "ARREARS_DISABLE_PLUGINS", " interest-first , builtin.allocation,builtin.us_reg_f"
+        "ARREARS_DISABLE_PLUGINS",
+        " interest-first , builtin.allocation,builtin.us_reg_f,builtin.cn_collection,"
+        "builtin.uk_conc",
     )
     pm = build_plugin_manager()
     assert pm.plugin_infos() == []
@@ -481,10 +489,10 @@ def test_arrears_plugins_lists_plugins_versions_and_hooks(
     assert rows[0].split() == ["plugin", "version", "source", "hooks"]
     assert rows[1].split()[:3] == ["builtin.allocation", "0.1.0", "built-in"]
     assert (
-        "interest-first" in rows[3] and "2.3.1" in rows[3] and "arrears_allocation_order" in rows[3]
+        "interest-first" in rows[5] and "2.3.1" in rows[5] and "arrears_allocation_order" in rows[5]
     )
     listed = json.loads(runner.invoke(main, ["plugins", "--json"]).output)
-    assert listed[2] == {
+    assert listed[4] == {
         "name": "interest-first",
         "version": "2.3.1",
         "source": "entry point (arrears-if)",

@@ -323,10 +323,45 @@ def test_every_verdict_has_rule_id_version_reason_and_citation() -> None:
     assert all(v.outcome == "allow" for v in judge())
 
 
-def test_other_jurisdictions_get_no_verdicts() -> None:
-    """A debtor in GB is not judged by the US pack; an unknown jurisdiction is."""
-    assert judge(debtor={"time_zone": "Europe/London", "jurisdiction": "GB"}) == []
-    assert judge(debtor={"time_zone": "America/Chicago", "jurisdiction": None}) != []
+def test_legal_actions_are_judged_only_on_time_bar() -> None:
+    """A referral is not a communication: at 23:00, after a cease request, only the
+    time bar decides."""
+    account = {"ceased": True, "time_barred": True}
+    verdicts = judge(account, channel="legal", purpose="legal_referral", at=ny(2026, 4, 15, 23))
+    assert [(v.rule_id, v.outcome) for v in verdicts] == [("us_reg_f.time_barred_suit", "block")]
+    fresh = judge({}, channel="legal", purpose="legal_referral", at=ny(2026, 4, 15, 23))
+    assert [(v.rule_id, v.outcome) for v in fresh] == [("us_reg_f.time_barred_suit", "allow")]
+
+
+def consent(given: datetime, until: datetime) -> dict[str, Any]:
+    return {"call_consents": [{"given_at": given, "until": until}]}
+
+
+def test_prior_consent_lifts_the_call_limits_within_seven_days() -> None:
+    """Seven attempts already made: an 8th call is allowed in a period the debtor agreed
+    to, if the consent was given within the last 7 days; an older consent does not help."""
+    at = ny(2026, 4, 15, 14, 0)
+    calls = [call(ny(2026, 4, 14, 9 + i)) for i in range(7)]
+    talked = [call(ny(2026, 4, 14, 18), outcome="right_party_contact")]
+    fresh = {**consent(ny(2026, 4, 14, 18), ny(2026, 4, 15, 16)), "contacts": calls + talked}
+    verdicts = judge(fresh, at=at)
+    assert outcome(verdicts, "call_frequency") == "allow"
+    assert outcome(verdicts, "call_after_conversation") == "allow"
+    assert any("1006.14(b)(3)(i)" in v.citation for v in verdicts)
+    # Given 8 days before these calls: too old to cover them, or the call now.
+    stale = {**consent(ny(2026, 4, 6, 8, 0), ny(2026, 4, 20, 0)), "contacts": calls}
+    assert outcome(judge(stale, at=at), "call_frequency") == "block"
+    outside = {**consent(ny(2026, 4, 14, 18), ny(2026, 4, 15, 13)), "contacts": calls}
+    assert outcome(judge(outside, at=at), "call_frequency") == "block"
+
+
+def test_calls_made_with_consent_do_not_count() -> None:
+    """Six consented calls yesterday evening plus one ordinary call: the next is the 2nd."""
+    window = consent(ny(2026, 4, 14, 17), ny(2026, 4, 14, 20))
+    calls = [call(ny(2026, 4, 14, 17, 10 * i)) for i in range(6)] + [call(ny(2026, 4, 13, 9))]
+    verdicts = judge({**window, "contacts": calls}, at=ny(2026, 4, 15, 14))
+    assert outcome(verdicts, "call_frequency") == "allow"
+    assert "call attempt 2 of" in next(v.reason for v in verdicts if v.rule_id.endswith("frequency"))
 
 
 @pytest.mark.parametrize(
@@ -374,6 +409,8 @@ def test_plugin_is_listed_by_the_plugin_manager_and_judges_through_the_hook() ->
         channel="sms",
         purpose="collection",
         at=AT,
+        party="debtor",
+        to=None,
     )
     assert "us_reg_f.cease_communication" in {v.rule_id for b in batches for v in b}
     off = build_plugin_manager(entry_points=False, disabled=("builtin.us_reg_f",))

@@ -6,11 +6,13 @@ carry, 12 CFR 1006.6(e); served there rather than as a ``warn`` verdict).
 
 Which contacts it judges
 ------------------------
-The pack judges a contact when the debtor's ``jurisdiction`` is ``"US"``, starts
-with ``"US-"`` (e.g. ``"US-IL"``), or is unknown (``None``/missing): unknown is
-treated as possibly US, the protective choice.  For any other jurisdiction it
-returns no verdicts.  The proposed contact is taken to be *outbound* (the gate
-judges what Arrears is about to send or place).
+The contact gate decides (``plugins.gate.PackMap``): by default the debtor's
+``jurisdiction`` is ``"US"``, starts with ``"US-"`` (e.g. ``"US-IL"``), or is
+unknown — treated as possibly US, the protective choice.  The proposed contact is
+taken to be *outbound* (the gate judges what Arrears is about to send or place).
+The pseudo-channel ``legal`` (a referral, not a communication) is judged by
+``time_barred_suit`` alone.  The opt-out disclosure still checks the account's
+``jurisdiction`` itself, since that hook is not called through the gate.
 
 The views it reads (the contract with the contact gate)
 -------------------------------------------------------
@@ -66,7 +68,9 @@ The rules (rule ids ``us_reg_f.<name>``, all at version ``RULE_VERSION``)
   do not count, 12 CFR 1006.14(b)(3)).  With 7 attempts already in those days the
   call (the 8th) is blocked; the 7th is allowed.  An attempt on the same local
   weekday a week earlier is outside the window.  12 CFR 1006.14(b)(2)(i)(A).
-  Not implemented: the exclusion of calls made with the debtor's prior consent.
+  Calls made with the debtor's prior consent (``call_consents``: a period the debtor
+  agreed to directly, given within the 7 days before the call) neither count nor are
+  limited: both call rules then answer ``allow`` citing 12 CFR 1006.14(b)(3)(i).
 - ``call_after_conversation`` — ``phone``/``voice`` only.  A telephone conversation is
   a phone contact (either direction) with outcome ``right_party_contact``.  Its local
   day is day 1; calls on days 1-7 are blocked, day 8 is allowed.
@@ -109,6 +113,9 @@ from plugins.hookspecs import hookimpl
 from plugins.types import Disclosure, Outcome, Verdict
 
 PACK = "us_reg_f"
+#: Marks this module as a rule pack: the gate calls it only for accounts whose
+#: debtor's jurisdiction maps to it (``plugins.gate.PackMap``: US-* and unknown).
+RULE_PACK = PACK
 RULE_VERSION = "1"
 
 US_TIME_ZONES: tuple[str, ...] = (
@@ -126,6 +133,11 @@ LATEST = time(21, 0)  # exclusive: 21:00:00 is inconvenient
 TELEPHONE = frozenset({"phone", "voice"})
 ELECTRONIC = frozenset({"email", "sms"})
 NOT_TIMED = frozenset({"letter"})
+#: Not a communication: a legal action such as a referral.  Only ``time_barred_suit``
+#: judges it.
+LEGAL = "legal"
+CONSENT_MAX_AGE = timedelta(days=7)
+PRIOR_CONSENT_CITATION = "12 CFR 1006.14(b)(3)(i)"
 NOT_CONNECTED = frozenset({"busy", "failed"})
 MAX_CALLS = 7
 WINDOW_DAYS = 7
@@ -223,11 +235,35 @@ def _local_day(moment: datetime, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()
 
 
+def consented(account: Mapping[str, Any], moment: datetime) -> bool:
+    """A call at ``moment`` falls in a period the debtor agreed to directly, within the
+    7 days before it (12 CFR 1006.14(b)(3)(i)): it neither counts nor is limited."""
+    return any(
+        c["given_at"] <= moment <= c["until"] and moment - c["given_at"] <= CONSENT_MAX_AGE
+        for c in account.get("call_consents") or ()
+    )
+
+
+def prior_consent(account: Mapping[str, Any], at: datetime) -> Verdict | None:
+    if not consented(account, at):
+        return None
+    return Verdict(
+        "allow",
+        f"{PACK}.call_frequency",
+        RULE_VERSION,
+        "the debtor gave prior consent directly, within the last 7 days, to calls at this "
+        "time: the call-frequency limits do not apply",
+        PRIOR_CONSENT_CITATION,
+    )
+
+
 def call_frequency(zones: Sequence[ZoneInfo], account: Mapping[str, Any], at: datetime) -> Verdict:
     calls = [
         c
         for c in _phone_contacts(account, at)
-        if c.get("direction") == "outbound" and c.get("outcome") not in NOT_CONNECTED
+        if c.get("direction") == "outbound"
+        and c.get("outcome") not in NOT_CONNECTED
+        and not consented(account, c["occurred_at"])
     ]
     worst = 0
     for zone in zones:
@@ -296,15 +332,28 @@ def judge(
     at: datetime,
 ) -> list[Verdict]:
     """Every applicable rule's verdict on one proposed contact (see the module docstring)."""
-    if not applies_to(debtor.get("jurisdiction")):
-        return []
+    if channel == LEGAL:
+        return time_barred_suit(account, purpose)
     zones, known = candidate_zones(debtor)
     verdicts: list[Verdict] = []
     if channel not in NOT_TIMED:
         verdicts.append(inconvenient_time(zones, known, at))
     if channel in TELEPHONE:
-        verdicts.append(call_frequency(zones, account, at))
-        verdicts.append(call_after_conversation(zones, account, at))
+        consent = prior_consent(account, at)
+        if consent is not None:
+            verdicts.append(consent)
+            verdicts.append(
+                Verdict(
+                    "allow",
+                    f"{PACK}.call_after_conversation",
+                    RULE_VERSION,
+                    "prior consent given directly by the debtor within the last 7 days",
+                    PRIOR_CONSENT_CITATION,
+                )
+            )
+        else:
+            verdicts.append(call_frequency(zones, account, at))
+            verdicts.append(call_after_conversation(zones, account, at))
 
     ceased = bool(account.get("ceased"))
     if ceased and purpose not in CEASE_ALLOWED_PURPOSES:
@@ -378,18 +427,23 @@ def judge(
             else "no death notified",
         )
     )
-    if purpose in SUIT_PURPOSES:
-        barred = bool(account.get("time_barred"))
-        verdicts.append(
-            _verdict(
-                "time_barred_suit",
-                barred,
-                f"the debt is time-barred: no suit and no threat of suit ({purpose})"
-                if barred
-                else "the debt is not time-barred",
-            )
-        )
+    verdicts.extend(time_barred_suit(account, purpose))
     return verdicts
+
+
+def time_barred_suit(account: Mapping[str, Any], purpose: str) -> list[Verdict]:
+    if purpose not in SUIT_PURPOSES:
+        return []
+    barred = bool(account.get("time_barred"))
+    return [
+        _verdict(
+            "time_barred_suit",
+            barred,
+            f"the debt is time-barred: no suit and no threat of suit ({purpose})"
+            if barred
+            else "the debt is not time-barred",
+        )
+    ]
 
 
 # ------------------------------------------------------------------------ hooks
