@@ -56,13 +56,14 @@ def print_worklist(result: Worklist) -> None:
     else:
         click.echo(
             f"{'#':>4}  {'reason':<18} {'reference':<14} {'creditor':<18} {'balance':>14} "
-            f"{'cur':<4} {'agent':<10} {'since':<11} detail"
+            f"{'cur':<4} {'agent':<10} {'since':<11} {'open channels':<24} detail"
         )
         for item in result.items:
             click.echo(
                 f"{item.position:>4}  {item.reason:<18} {item.reference:<14} "
                 f"{item.creditor:<18} {item.balance:>14} {item.currency:<4} "
-                f"{item.agent or '-':<10} {item.since.date().isoformat():<11} {item.detail}"
+                f"{item.agent or '-':<10} {item.since.date().isoformat():<11} "
+                f"{','.join(item.open_channels or ()) or '-':<24} {item.detail}"
             )
     shown = len(result.items)
     line = f"{shown} of {result.total} accounts" if shown < result.total else f"{shown} accounts"

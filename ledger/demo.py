@@ -11,9 +11,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -113,6 +114,7 @@ class _Story:
         creditor, original, currency, tz, jurisdiction = CREDITORS[index % len(CREDITORS)]
         self.creditor = creditor
         self.currency = currency
+        self.tz = tz
         self.reference = f"{creditor[:3].upper()}-{100000 + index}"
         self.aid = derive_account_id(creditor, self.reference)
         scale = 100 if currency != "CNY" else 700
@@ -170,6 +172,16 @@ class _Story:
         when = self.start + timedelta(days=day, minutes=self.seq)
         self.steps.append(Step(when, self.seq, self.index, action))
 
+    def add_local(self, day: int, local: time, action: Callable[[LedgerService], Any]) -> None:
+        """A step at a wall-clock time in the debtor's zone, never before the placement."""
+        zone = ZoneInfo(self.tz)
+        local_day = (self.start + timedelta(days=day)).astimezone(zone).date()
+        when = datetime.combine(local_day, local, tzinfo=zone).astimezone(UTC)
+        while when <= self.start:
+            when += timedelta(days=1)
+        self.seq += 1
+        self.steps.append(Step(when, self.seq, self.index, action))
+
     def contacts(self, first_day: int, attempts: int, reach: bool) -> int:
         day = first_day
         for n in range(attempts):
@@ -189,7 +201,11 @@ class _Story:
             if channel in ("sms", "email", "letter"):
                 outcome = "delivered"
             agent = self.rng.choice(AGENTS)
-            self.add(day, self._contact_step(channel, outcome, agent))
+            # Contacts happen in the debtor's business hours; one story in 50 has a call
+            # logged at 21:30 local time, for ``arrears compliance audit`` to find.
+            late = self.index % 50 == 3 and n == 0
+            hour = time(21, 30) if late else time(self.rng.randint(10, 16), self.rng.randint(0, 59))
+            self.add_local(day, hour, self._contact_step(channel, outcome, agent))
             day += self.rng.randint(1, 3)
         return day
 

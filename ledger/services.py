@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from datetime import time as clock_time
 from typing import Any, TypeVar
@@ -52,13 +52,15 @@ from ledger.readmodels import ReadModels
 from ledger.readmodels.contactability import ExclusionPolicy
 from ledger.readmodels.forecast import CashForecast
 from ledger.readmodels.portfolio import PortfolioReport
-from ledger.readmodels.worklist import Worklist
+from ledger.readmodels.worklist import LeftOut, Worklist, WorklistItem
 from ledger.tamper.seal import SealResult, record_seal
 from ledger.tamper.verify import VerifyReport, verify_ledger
 
 log = structlog.get_logger("arrears.service")
 
 T = TypeVar("T")
+#: The channels a collector can work an account through, in the worklist's order.
+WORK_CHANNELS = ("phone", "sms", "email", "letter", "visit")
 AllocationOrder = Callable[[str], Sequence[str]]
 
 
@@ -1188,16 +1190,67 @@ class LedgerService:
         exclude: ExclusionPolicy | None = None,
         grace_days: int | None = None,
         wait: bool = True,
+        gate: bool = True,
     ) -> Worklist:
         """Accounts that need action now, ranked; ``exclude`` replaces the default
         contactability policy (``ledger.readmodels.contactability``).  A promise or an
-        installment is late after ``grace_days`` (default: the time processes' policy)."""
+        installment is late after ``grace_days`` (default: the time processes' policy).
+
+        With ``gate`` (the default) the contact gate is asked, for each account listed,
+        which channels are open right now; an account with none is left out
+        (``no_open_channel``), so ``limit`` counts only accounts someone can work."""
         policy = TimePolicy() if grace_days is None else TimePolicy(grace_days=grace_days)
         models = self.read_models()
         if wait:
             models.engine.catch_up(["account_summary"])
-        return models.worklist(
-            self._now(), agent=agent, limit=limit, exclude=exclude, grace_days=policy.grace_days
+        now = self._now()
+        ranked = models.worklist(
+            now,
+            agent=agent,
+            limit=None if gate else limit,
+            exclude=exclude,
+            grace_days=policy.grace_days,
+        )
+        if not gate:
+            return ranked
+        items: list[WorklistItem] = []
+        left_out = list(ranked.left_out)
+        for item in ranked.items:
+            if limit is not None and len(items) >= limit:
+                break
+            channels = self.open_channels(UUID(item.account_id), now)
+            if not channels:
+                left_out.append(
+                    LeftOut(
+                        account_id=item.account_id,
+                        creditor=item.creditor,
+                        reference=item.reference,
+                        reasons=item.reasons,
+                        excluded_because="no_open_channel",
+                        agent=item.agent,
+                    )
+                )
+                continue
+            items.append(replace(item, position=len(items) + 1, open_channels=channels))
+        total = ranked.total - (len(left_out) - len(ranked.left_out))
+        return replace(ranked, items=items, left_out=left_out, total=total)
+
+    def open_channels(self, account_id: UUID, at: datetime | None = None) -> tuple[str, ...]:
+        """The channels the contact gate allows for a collection contact at ``at``."""
+        moment = ensure_utc(at) if at is not None else self._now()
+        account = self._load(account_id, Account, fresh=False)
+        debtor = self._debtor_of(account)
+        return tuple(
+            channel
+            for channel in WORK_CHANNELS
+            if decide(
+                self.contact_rules,
+                account,
+                debtor,
+                channel=channel,
+                purpose="collection",
+                at=moment,
+            ).allowed
         )
 
     def cash_forecast(self, *, weeks: int = 8, wait: bool = True) -> CashForecast:

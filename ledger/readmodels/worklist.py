@@ -75,9 +75,12 @@ class WorklistItem:
     agent: str | None  # the assigned agent, None if unassigned
     status: str
     holder: str  # who holds the debt: the creditor, an agency or a law firm
+    #: Channels the contact gate allows right now; ``None`` when the gate was not asked.
+    open_channels: tuple[str, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "open_channels": None if self.open_channels is None else list(self.open_channels),
             "position": self.position,
             "account_id": self.account_id,
             "creditor": self.creditor,
