@@ -1,4 +1,4 @@
-"""``arrears worker``: keep the read models current and run the time processes."""
+"""``arrears worker``: keep the read models current, serve the observers, run the time processes."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ import sys
 
 import click
 
-from cli.core import friendly_errors, main, open_service, store_option
+from bootstrap import build_service
+from cli.core import friendly_errors, main, store_option
+from ledger.observers import DispatchReport
 from ledger.processes import TickReport, TimePolicy
 from ledger.worker import Worker, WorkerStopping
+from plugins.manager import build_plugin_manager
+from plugins.observers import observers_from
 
 
 @main.command("worker")
 @click.option(
     "--once",
     is_flag=True,
-    help="Catch the read models up, run one tick, catch up again, and exit.",
+    help="Catch the read models up, run one tick, catch up again, deliver every event "
+    "to the observers, and exit.",
 )
 @click.option(
     "--tick",
@@ -57,7 +62,9 @@ def worker_command(
 ) -> None:
     """Follow the ledger: keep every read model current and, every tick, record what the
     passage of time says (promises kept or broken, installments missed, plans defaulted or
-    completed, settlements completed), exactly once even with several workers.
+    completed, settlements completed), exactly once even with several workers.  Plugins
+    observing committed events get each one at least once, in order (see 'arrears
+    observers').
 
     Stops cleanly on SIGTERM or SIGINT (Ctrl-C).
     """
@@ -68,8 +75,20 @@ def worker_command(
         click.echo(line)
         sys.stdout.flush()
 
-    service = open_service(store)
-    runner = Worker(service, policy, tick_seconds=tick, on_tick=show)
+    def delivered(report: DispatchReport) -> None:
+        click.echo(f"worker: {report.describe()}", err=True)
+
+    pm = build_plugin_manager()  # once: the service's hooks and the observers share it
+    service = build_service(store, plugins=pm)
+    click.get_current_context().call_on_close(service.ledger.close)
+    runner = Worker(
+        service,
+        policy,
+        tick_seconds=tick,
+        on_tick=show,
+        observers=observers_from(pm),
+        on_dispatch=delivered,
+    )
     click.get_current_context().call_on_close(runner.close)
     runner.install_signal_handlers()
     if once:

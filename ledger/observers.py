@@ -62,7 +62,7 @@ PARKED_TABLE = "observer_parked"
 DEFAULT_BATCH_SIZE = 100
 
 #: How long a dispatcher's claim on an observer lasts without renewal.
-DEFAULT_LEASE_SECONDS = 300.0
+DEFAULT_LEASE_SECONDS = 60.0
 
 #: Longest error message kept (after the class name), in logs and parked rows.
 ERROR_TEXT_LIMIT = 200
