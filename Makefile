@@ -7,10 +7,13 @@ ACCOUNTS ?= 300
 
 .PHONY: run test lint bench clean
 
-$(STAMP): pyproject.toml
+EXAMPLE := examples/arrears-plugin-holidays
+
+$(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e $(EXAMPLE)
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -18,8 +21,10 @@ run: $(STAMP)
 	$(VENV)/bin/arrears summary --store $(STORE)
 	$(VENV)/bin/arrears verify --store $(STORE)
 
+# The main suite, then the example plugin's (its own rootdir; it uses the test kit Arrears ships).
 test: $(STAMP)
 	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q $(EXAMPLE)/tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ledger

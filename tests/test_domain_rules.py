@@ -1168,3 +1168,34 @@ def test_breathing_space_refuses_interest_fees_and_a_second_moratorium(
     svc.cancel_breathing_space(aid, START.date() - timedelta(days=0), reason="adviser cancelled")
     refused("invalid_transition", svc.cancel_breathing_space, aid, IN_TWO_MONTHS, "again")
     assert balance(svc, aid)["fees"] == 5000
+
+
+# ------------------------------------------------ API tokens, roles, idempotency keys
+
+
+def test_a_missing_malformed_or_revoked_token_is_unauthorized(
+    memory_service: LedgerService,
+) -> None:
+    """No token, garbage, or a revoked token: unauthorized."""
+    tokens = memory_service.tokens()
+    principal, token = tokens.create("admin")
+    tokens.revoke(principal.token_id)
+    for bad in (None, "arr_nope", token):
+        refused("unauthorized", tokens.require, bad)
+
+
+def test_a_role_acting_beyond_its_permissions_is_forbidden() -> None:
+    """An auditor may read an account but not record a payment on it: forbidden."""
+    from ledger.access import Principal, require
+
+    summary = {"account_id": "a1", "creditor": "acme-bank", "holder": {"kind": "creditor"}}
+    refused("forbidden", require, Principal("t1", "auditor"), "payment.write", summary)
+
+
+def test_an_idempotency_key_reused_for_another_request_is_refused(
+    memory_service: LedgerService,
+) -> None:
+    """The same Idempotency-Key with a different body: idempotency_key_reused."""
+    keys = memory_service.idempotency()
+    assert keys.begin("t1", "key-1", "hash-of-first-body").outcome == "proceed"
+    refused("idempotency_key_reused", keys.reserve, "t1", "key-1", "hash-of-another-body")
