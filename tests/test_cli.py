@@ -93,10 +93,16 @@ def test_demo_prints_a_summary_line(demo_store: str) -> None:
     created, skipped, steps, refused = DEMO_RUNS[demo_store]
     assert (created, skipped) == (30, 0)
     assert steps >= 60 and refused >= 0
-    # Every step records one account event; each placement also registers its debtor.
+    # Every step records one account event; each placement also registers its debtor;
+    # the demo's deliberately late calls (account 3 of every 50) are also flagged.
+    audit = json.loads(arrears("compliance", "audit", "--format", "json", "--store", demo_store).stdout)
+    flagged = len({f["contact_id"] for f in audit["findings"] if f["flagged_then"]})
+    assert flagged >= 1 and {f["reference"] for f in audit["findings"]} == {"THA-100003"}
     verified = arrears("verify", "--store", demo_store)
     assert verified.returncode == 0
-    assert verified.stdout.startswith(f"verify: INTACT: {steps + 30} events in 60 streams, ")
+    assert verified.stdout.startswith(
+        f"verify: INTACT: {steps + 30 + flagged} events in 60 streams, "
+    )
     ledger = open_ledger(demo_store)
     try:
         service = LedgerService(ledger)

@@ -447,10 +447,11 @@ def test_snapshot_load_equals_full_replay(store_url: str, clock: MovableClock) -
 def test_v1_contact_event_is_upcast_and_still_verifies(
     book: tuple[LedgerService, UUID], store_url: str, clock: MovableClock
 ) -> None:
-    """A stored v1 ContactRecorded (no purpose, no callback) is upcast through v2 to v3 and verifies."""
+    """A stored v1 ContactRecorded (no purpose, callback, party or contact point) is upcast
+    through v2 and v3 to v4 and verifies."""
     service, account_id = book
     ledger = service.ledger
-    assert Account.ContactRecorded.class_version == 3
+    assert Account.ContactRecorded.class_version == 4
 
     # Make the event a command would record today, then store it as v1 would have been.
     account = copy.deepcopy(service.get_account(account_id))
@@ -468,9 +469,11 @@ def test_v1_contact_event_is_upcast_and_still_verifies(
     (event,) = account.collect_events()
     v2 = ledger.mapper.to_stored_event(event)
     state = ledger.mapper.transcoder.decode(v2.state)
-    assert state.pop("class_version") == 3
+    assert state.pop("class_version") == 4
     assert state.pop("purpose") == "collection"
     assert state.pop("callback_at") is None
+    assert state.pop("party") == "debtor"
+    assert state.pop("to") is None
     v1_state = ledger.mapper.transcoder.encode(state)
     v1 = StoredEvent(
         originator_id=account_id,
@@ -491,6 +494,7 @@ def test_v1_contact_event_is_upcast_and_still_verifies(
         assert isinstance(contact, Account.ContactRecorded)
         assert contact.purpose == "collection"
         assert contact.callback_at is None
+        assert (contact.party, contact.to) == ("debtor", None)
         assert contact.contact_id == "legacy-contact-1"
         loaded = reader.repository.get(account_id)
         assert loaded.version == v2.originator_version

@@ -380,6 +380,7 @@ def test_cli_worklist_json(cli_store: str) -> None:
         "agent": None,
         "status": "active",
         "holder": "acme-bank",
+        "open_channels": ["letter"],  # 04:00 in Chicago: only a letter may go out now
     }
     assert data["total"] == 6 and data["now"] == "2026-03-09T10:00:00Z"
 
