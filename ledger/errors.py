@@ -174,6 +174,10 @@ class ContactBlocked(RuleViolation):
     code = "contact_blocked"
 
 
+class UnknownMessage(RuleViolation):
+    code = "unknown_message"
+
+
 class BreathingSpaceActive(RuleViolation):
     """A UK breathing space freezes interest, fees and contact until it ends."""
 

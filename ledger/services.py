@@ -42,17 +42,21 @@ from ledger.domain.allocation import DEFAULT_ORDER
 from ledger.domain.debtor import Debtor
 from ledger.domain.ids import account_id as derive_account_id
 from ledger.domain.ids import child_id
+from ledger.feed import FeedPage, Visible, read_feed
 from ledger.history import History, account_history
 from ledger.idempotency import IdempotencyStore
+from ledger.itemization import Itemization, itemize
 from ledger.logs import register_personal_values
 from ledger.money import Money, check_currency
 from ledger.portfolio import CreditorSummary, portfolio_summary
 from ledger.processes import Order, TickReport, TimePolicy, advance, run_tick
 from ledger.readmodels import ReadModels
+from ledger.readmodels.account_listing import AccountPage, list_accounts
 from ledger.readmodels.contactability import ExclusionPolicy
 from ledger.readmodels.forecast import CashForecast
 from ledger.readmodels.portfolio import PortfolioReport
 from ledger.readmodels.worklist import LeftOut, Worklist, WorklistItem
+from ledger.store.rows import ChainRow
 from ledger.tamper.seal import SealResult, record_seal
 from ledger.tamper.verify import VerifyReport, verify_ledger
 
@@ -734,6 +738,47 @@ class LedgerService:
         except errors.DebtorNotFound:
             return None
 
+    def record_message_outcome(
+        self, account_id: UUID, message_id: str, status: str, detail: str = ""
+    ) -> bool:
+        """A channel's report on a queued message (sent / delivered / failed).  Idempotent:
+        the same or an older report again records nothing and returns False."""
+        at = self._now()
+        return bool(
+            self._change(
+                account_id,
+                self._account_for_command,
+                lambda a: a.mark_message(
+                    at=at, message_id=message_id, status=status, detail=detail
+                ),
+            )
+        )
+
+    def acknowledge_delivery(
+        self,
+        account_id: UUID,
+        *,
+        partner_kind: str,
+        partner: str,
+        delivery_key: str,
+        partner_reference: str = "",
+    ) -> bool:
+        """A partner confirmed a delivery; recorded once per ``delivery_key``."""
+        at = self._now()
+        return bool(
+            self._change(
+                account_id,
+                self._account_for_command,
+                lambda a: a.acknowledge(
+                    at=at,
+                    partner_kind=partner_kind,
+                    partner=partner,
+                    delivery_key=delivery_key,
+                    partner_reference=partner_reference,
+                ),
+            )
+        )
+
     def start_breathing_space(
         self, account_id: UUID, *, kind: str, started_on: date, reference: str
     ) -> Account:
@@ -1134,6 +1179,68 @@ class LedgerService:
         return summary
 
     # read-side use cases (reports, worklist, forecast, time processes) go below this line
+
+    def list_accounts(
+        self,
+        *,
+        limit: int = 100,
+        after: str | None = None,
+        creditor: str | None = None,
+        status: str | None = None,
+        agency: str | None = None,
+        law_firm: str | None = None,
+        visible: Visible | None = None,
+        wait: bool = True,
+    ) -> AccountPage:
+        """Accounts from the account summary read model, in id order, a page at a time
+        (``ledger.readmodels.account_listing``); ``visible`` leaves out what the caller
+        may not see."""
+        if limit < 1:
+            raise errors.ValidationError("limit must be at least 1", field="limit")
+        models = self.read_models()
+        if wait:
+            models.engine.catch_up(["account_summary"])
+        with models.engine.reading("account_summary") as (tx, names):
+            return list_accounts(
+                tx,
+                names,
+                today=self._now().date(),
+                limit=limit,
+                after=after,
+                creditor=creditor,
+                status=status,
+                agency=agency,
+                law_firm=law_firm,
+                visible=visible,
+            )
+
+    def itemization(self, account_id: UUID, as_of: datetime | None = None) -> Itemization:
+        """The Regulation F validation itemization as of ``as_of`` (``ledger.itemization``)."""
+        self.get_account(account_id)
+        events = self.ledger.events.get(account_id)
+        return itemize(account_id, events, ensure_utc(as_of) if as_of is not None else None)
+
+    def account_rows(self, account_id: UUID) -> dict[int, ChainRow]:
+        """The account's stored rows by version: global positions and chain hashes."""
+        return {row.version: row for row in self.ledger.rows().stream(account_id)}
+
+    def feed(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        visible: Visible | None = None,
+        scan_limit: int = 5000,
+    ) -> FeedPage:
+        """Account events after position ``after`` in global order (``ledger.feed``)."""
+        if limit < 1 or after < 0:
+            raise errors.ValidationError("limit must be at least 1 and after not negative")
+        models = self.read_models()
+        head = models.engine.head()
+        models.engine.catch_up(["account_summary"])
+        return read_feed(
+            models, after=after, upto=head, limit=limit, visible=visible, scan_limit=scan_limit
+        )
 
     def run_time_processes(
         self,

@@ -1199,3 +1199,23 @@ def test_an_idempotency_key_reused_for_another_request_is_refused(
     keys = memory_service.idempotency()
     assert keys.begin("t1", "key-1", "hash-of-first-body").outcome == "proceed"
     refused("idempotency_key_reused", keys.reserve, "t1", "key-1", "hash-of-another-body")
+
+
+def test_message_outcomes_are_recorded_once_and_never_go_backwards(
+    memory_service: LedgerService, aid: UUID
+) -> None:
+    svc = memory_service
+    refused("unknown_message", svc.record_message_outcome, aid, "nope", "sent")
+    svc.request_message(aid, channel="sms", template="reminder", message_id="m-1")
+    assert svc.record_message_outcome(aid, "m-1", "sent", "prov-9") is True
+    assert svc.record_message_outcome(aid, "m-1", "sent", "prov-9") is False
+    assert svc.record_message_outcome(aid, "m-1", "delivered") is True
+    assert svc.record_message_outcome(aid, "m-1", "sent") is False  # late, out of order
+    assert svc.record_message_outcome(aid, "m-1", "failed") is False
+    assert svc.get_account(aid).messages["m-1"]["status"] == "delivered"
+    assert svc.acknowledge_delivery(
+        aid, partner_kind="law_firm", partner="Dewey", delivery_key="k-1"
+    )
+    assert not svc.acknowledge_delivery(
+        aid, partner_kind="law_firm", partner="Dewey", delivery_key="k-1"
+    )

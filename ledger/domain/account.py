@@ -630,6 +630,44 @@ class Account(Aggregate):
                 "status": "queued",
             }
 
+    class MessageSent(Event):
+        """The channel's provider accepted the message (``provider_id`` is its reference)."""
+
+        message_id: str
+        provider_id: str
+
+        def apply(self, account: Account) -> None:
+            account.messages[self.message_id]["status"] = "sent"
+
+    class MessageDelivered(Event):
+        message_id: str
+        detail: str
+
+        def apply(self, account: Account) -> None:
+            account.messages[self.message_id]["status"] = "delivered"
+
+    class MessageFailed(Event):
+        """The message could not be delivered: refused by the provider, bounced, or
+        dead-lettered after every retry."""
+
+        message_id: str
+        reason: str
+
+        def apply(self, account: Account) -> None:
+            account.messages[self.message_id]["status"] = "failed"
+
+    class PartnerAcknowledged(Event):
+        """A partner confirmed it received a delivery (a referral, a placement, a recall,
+        a sale file); ``delivery_key`` is the delivery's idempotency key."""
+
+        partner_kind: str
+        partner: str
+        delivery_key: str
+        partner_reference: str
+
+        def apply(self, account: Account) -> None:
+            account.acknowledged.append(self.delivery_key)
+
     class BreathingSpaceStarted(Event):
         """A UK Debt Respite Scheme moratorium: contact, interest and fees are frozen.
         ``ends_on`` is None for a mental-health crisis moratorium until treatment ends."""
@@ -760,6 +798,7 @@ class Account(Aggregate):
         }
         self.limitation_expires_on: date | None = None
         self.call_consents: list[dict[str, datetime]] = []
+        self.acknowledged: list[str] = []
 
     # ------------------------------------------------------------ derived views
 
@@ -1735,3 +1774,58 @@ class Account(Aggregate):
         if given_at > at:
             raise errors.InvalidDate("consent cannot be given in the future", field="given_at")
         self._emit(self.CallConsentGiven, at, given_at=given_at, until=until, evidence=evidence)
+
+    # ------------------------------------------------------- delivery outcomes
+
+    MESSAGE_ORDER: ClassVar[dict[str, int]] = {"queued": 0, "sent": 1, "delivered": 2, "failed": 2}
+
+    def _message(self, message_id: str) -> dict[str, Any]:
+        message = self.messages.get(message_id)
+        if message is None:
+            raise errors.UnknownMessage(
+                f"no message {message_id} on this account", message_id=message_id
+            )
+        return message
+
+    def mark_message(self, *, at: datetime, message_id: str, status: str, detail: str = "") -> bool:
+        """Record a delivery outcome once; a repeated or out-of-date report changes nothing
+        (partners report twice and out of order).  Returns whether an event was recorded."""
+        message = self._message(message_id)
+        current = message["status"]
+        if status not in ("sent", "delivered", "failed"):
+            raise errors.InvalidChoice(
+                f"status must be sent, delivered or failed; got {status!r}", field="status"
+            )
+        if (
+            current in ("delivered", "failed")
+            or self.MESSAGE_ORDER[status] <= self.MESSAGE_ORDER[current]
+        ):
+            return False
+        if status == "sent":
+            self._emit(self.MessageSent, at, message_id=message_id, provider_id=detail)
+        elif status == "delivered":
+            self._emit(self.MessageDelivered, at, message_id=message_id, detail=detail)
+        else:
+            self._emit(self.MessageFailed, at, message_id=message_id, reason=detail)
+        return True
+
+    def acknowledge(
+        self,
+        *,
+        at: datetime,
+        partner_kind: str,
+        partner: str,
+        delivery_key: str,
+        partner_reference: str,
+    ) -> bool:
+        if delivery_key in self.acknowledged:
+            return False
+        self._emit(
+            self.PartnerAcknowledged,
+            at,
+            partner_kind=partner_kind,
+            partner=partner,
+            delivery_key=delivery_key,
+            partner_reference=partner_reference,
+        )
+        return True
