@@ -136,7 +136,13 @@ def test_hook_arrears_contact_rules_collects_every_plugins_verdicts() -> None:
             return []
 
     pm = manager(("quiet", Quiet()), ("cease", Cease()), builtins=False)  # no us_reg_f
-    kwargs: dict[str, Any] = {"debtor": {}, "channel": "voice", "purpose": "collection"}
+    kwargs: dict[str, Any] = {
+        "debtor": {},
+        "channel": "voice",
+        "purpose": "collection",
+        "party": "debtor",
+        "to": None,
+    }
     late = AT.replace(hour=21)
     batches = call_hook(pm, "arrears_contact_rules", account={"cease": True}, at=late, **kwargs)
     verdicts = sorted((v for b in batches for v in b), key=lambda v: v.rule_id)
@@ -313,7 +319,15 @@ def test_implementation_may_accept_a_subset_of_a_hooks_arguments() -> None:
 
     pm = manager(("minimal", Minimal()), builtins=False)
     batches = call_hook(
-        pm, "arrears_contact_rules", account={}, debtor={}, channel="sms", purpose="x", at=AT
+        pm,
+        "arrears_contact_rules",
+        account={},
+        debtor={},
+        channel="sms",
+        purpose="x",
+        at=AT,
+        party="debtor",
+        to=None,
     )
     assert [v.reason for b in batches for v in b] == ["saw sms"]
 
