@@ -42,7 +42,7 @@ from ledger.domain.allocation import DEFAULT_ORDER
 from ledger.domain.debtor import Debtor
 from ledger.domain.ids import account_id as derive_account_id
 from ledger.domain.ids import child_id
-from ledger.feed import FeedPage, Visible, read_feed
+from ledger.feed import FeedEvent, FeedPage, Visible, read_feed, stream_events
 from ledger.history import History, account_history
 from ledger.idempotency import IdempotencyStore
 from ledger.itemization import Itemization, itemize
@@ -545,6 +545,7 @@ class LedgerService:
         party: str = "debtor",
         to: str | None = None,
         note: str | None = None,
+        contact_id: str | None = None,
     ) -> RecordedContact:
         """Record a contact that happened.  An outbound one is judged by the rules in force
         when it happened; if it broke any, a violation event is recorded with it (same save):
@@ -552,7 +553,7 @@ class LedgerService:
         at = self._now()
         when = ensure_utc(occurred_at) if occurred_at is not None else at
         callback = ensure_utc(callback_at) if callback_at is not None else None
-        contact_id = self.new_id()
+        contact_id = contact_id or self.new_id()
 
         def run(account: Account) -> RecordedContact:
             violations: tuple[VerdictRecord, ...] = ()
@@ -842,14 +843,22 @@ class LedgerService:
         )
 
     def make_promise(
-        self, account_id: UUID, amount: Money, due_date: date, *, agent: str | None = None
+        self,
+        account_id: UUID,
+        amount: Money,
+        due_date: date,
+        *,
+        agent: str | None = None,
+        promise_id: str | None = None,
     ) -> Account:
+        """``promise_id`` lets an importer choose a deterministic id, to find it again."""
         at = self._now()
+        new_promise_id = promise_id or self.new_id()
         return self._account(
             account_id,
             lambda a: a.make_promise(
                 at=at,
-                promise_id=self.new_id(),
+                promise_id=new_promise_id,
                 amount=amount.minor,
                 currency=amount.currency,
                 due_date=due_date,
@@ -1147,10 +1156,13 @@ class LedgerService:
         at = self._now()
         return self._account(account_id, lambda a: a.close(at=at, reason=reason, note=note))
 
-    def add_note(self, account_id: UUID, text: str, agent: str | None = None) -> Account:
+    def add_note(
+        self, account_id: UUID, text: str, agent: str | None = None, *, note_id: str | None = None
+    ) -> Account:
         at = self._now()
+        new_note_id = note_id or self.new_id()
         return self._account(
-            account_id, lambda a: a.add_note(at=at, note_id=self.new_id(), text=text, agent=agent)
+            account_id, lambda a: a.add_note(at=at, note_id=new_note_id, text=text, agent=agent)
         )
 
     # -------------------------------------------------------------- audit
@@ -1219,6 +1231,12 @@ class LedgerService:
         self.get_account(account_id)
         events = self.ledger.events.get(account_id)
         return itemize(account_id, events, ensure_utc(as_of) if as_of is not None else None)
+
+    def account_events(self, account_id: UUID, *, after_version: int = 0) -> list[FeedEvent]:
+        """The account's events after ``after_version`` with positions and chain hashes,
+        as the feed shows them (``ledger.feed``)."""
+        currency = self.get_account(account_id).currency
+        return stream_events(self.read_models(), account_id, currency, after_version=after_version)
 
     def account_rows(self, account_id: UUID) -> dict[int, ChainRow]:
         """The account's stored rows by version: global positions and chain hashes."""

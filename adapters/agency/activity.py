@@ -44,7 +44,7 @@ from uuid import UUID
 import structlog
 
 from adapters.agency.claims import ImportRows, StoredRow
-from adapters.agency.posting import NotPlacedWithAgency, Outcome, RowIds, RowPoster, check_placed
+from adapters.agency.posting import NotPlacedWithAgency, Outcome, RowPoster, check_placed
 from adapters.agency.rows import ActivityRow, RowRejected, check_row, read_activity_csv
 from ledger import errors
 from ledger.clock import ensure_utc
@@ -292,7 +292,7 @@ def _post_all(
     plan: list[PlanItem],
     progress: Progress | None,
 ) -> list[RowResult]:
-    poster = RowPoster(service, agency, RowIds())
+    poster = RowPoster(service, agency)
     results: list[RowResult] = []
     by_number: dict[int, RowResult] = {}
     for item in progress(plan) if progress is not None else plan:

@@ -9,7 +9,6 @@ writing twice.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,38 +21,10 @@ from ledger.services import LedgerService
 Outcome = Literal["posted", "already_posted", "rejected", "in_flight"]
 
 
-class RowIds:
-    """The id the next ledger fact gets: the service asks ``new_id()`` for it."""
-
-    def __init__(self) -> None:
-        self.next: str | None = None
-
-    def __call__(self) -> str:
-        if self.next is None:
-            raise RuntimeError("an agency import asked for an id it did not set")
-        return self.next
-
-
-def _keyed(service: LedgerService, ids: RowIds) -> LedgerService:
-    """The service, with the ids of new contacts, promises and notes chosen by the caller.
-
-    The copy shares the ledger and the per-aggregate writer locks (both write
-    through the same aggregate cache), so it is as safe beside the original as
-    the original is beside itself."""
-    keyed = dataclasses.replace(service, new_id=ids)
-    keyed._locks = service._locks
-    keyed._locks_guard = service._locks_guard
-    return keyed
-
-
 @dataclass
 class RowPoster:
     service: LedgerService
     agency: str
-    ids: RowIds
-
-    def __post_init__(self) -> None:
-        self.keyed = _keyed(self.service, self.ids)
 
     def external_reference(self, row: ActivityRow) -> str:
         return f"{self.agency}:{row.key}"
@@ -118,12 +89,13 @@ class RowPoster:
             return outcome, f"payment {paid.payment_id}" + (f" ({theirs})" if theirs else "")
         if row.kind == "promise":
             assert row.amount is not None and row.due_date is not None
-            self.ids.next = self.fact_id(row, "promise")
-            self.keyed.make_promise(row.account_id, row.amount, row.due_date, agent=agent)
-            return "posted", f"promise {self.ids.next}"
+            promise_id = self.fact_id(row, "promise")
+            self.service.make_promise(
+                row.account_id, row.amount, row.due_date, agent=agent, promise_id=promise_id
+            )
+            return "posted", f"promise {promise_id}"
         if row.kind == "contact":
-            self.ids.next = self.fact_id(row, "contact")
-            recorded = self.keyed.record_contact(
+            recorded = self.service.record_contact(
                 row.account_id,
                 channel=v["channel"],
                 direction=v["direction"],
@@ -131,6 +103,7 @@ class RowPoster:
                 occurred_at=row.moment,
                 agent=agent,
                 note=v.get("note"),
+                contact_id=self.fact_id(row, "contact"),
             )
             result = f"contact {recorded.contact_id}"
             if recorded.violations:
@@ -139,12 +112,15 @@ class RowPoster:
             return "posted", result
         status = v["status"]
         if status == "unable_to_locate":
-            self.ids.next = self.fact_id(row, "note")
+            note_id = self.fact_id(row, "note")
             text = f"agency {self.agency}: unable to locate the debtor"
-            self.keyed.add_note(
-                row.account_id, text + (f": {v['note']}" if "note" in v else ""), agent=agent
+            self.service.add_note(
+                row.account_id,
+                text + (f": {v['note']}" if "note" in v else ""),
+                agent=agent,
+                note_id=note_id,
             )
-            return "posted", f"note {self.ids.next}"
+            return "posted", f"note {note_id}"
         if status == "returned":
             self.service.recall_from_agency(row.account_id, self.recall_reason(row))
             return "posted", "recalled"
