@@ -17,9 +17,7 @@ $(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/arrears demo --accounts $(ACCOUNTS) --store $(STORE)
-	$(VENV)/bin/arrears summary --store $(STORE)
-	$(VENV)/bin/arrears verify --store $(STORE)
+	$(VENV)/bin/arrears serve --demo --demo-accounts $(ACCOUNTS) --store $(STORE)
 
 # The main suite, then the example plugin's (its own rootdir; it uses the test kit Arrears ships).
 test: $(STAMP)
