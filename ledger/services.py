@@ -853,12 +853,11 @@ class LedgerService:
     ) -> Account:
         """``promise_id`` lets an importer choose a deterministic id, to find it again."""
         at = self._now()
-        new_promise_id = promise_id or self.new_id()
         return self._account(
             account_id,
             lambda a: a.make_promise(
                 at=at,
-                promise_id=new_promise_id,
+                promise_id=promise_id or self.new_id(),
                 amount=amount.minor,
                 currency=amount.currency,
                 due_date=due_date,
@@ -1160,9 +1159,9 @@ class LedgerService:
         self, account_id: UUID, text: str, agent: str | None = None, *, note_id: str | None = None
     ) -> Account:
         at = self._now()
-        new_note_id = note_id or self.new_id()
         return self._account(
-            account_id, lambda a: a.add_note(at=at, note_id=new_note_id, text=text, agent=agent)
+            account_id,
+            lambda a: a.add_note(at=at, note_id=note_id or self.new_id(), text=text, agent=agent),
         )
 
     # -------------------------------------------------------------- audit
