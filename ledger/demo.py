@@ -508,7 +508,23 @@ def build_demo(
     if accounts < 1:
         raise errors.ValidationError("--accounts must be at least 1")
     clock = MovableClock(DEMO_START)
+    real_clock, real_new_id = service.clock, service.new_id
     service.clock = clock
+    try:
+        return _play(service, clock, accounts, seed, progress)
+    finally:
+        # The same service goes on serving (``arrears serve --demo``): give it back
+        # real time and random ids.
+        service.clock, service.new_id = real_clock, real_new_id
+
+
+def _play(
+    service: LedgerService,
+    clock: MovableClock,
+    accounts: int,
+    seed: int,
+    progress: Callable[[Iterable[Step]], Iterable[Step]] | None,
+) -> DemoResult:
     steps = build_steps(accounts, seed)
     # One id sequence per account: a rerun with more accounts issues the same ids
     # to the accounts it already has, and fresh ones to the new accounts.

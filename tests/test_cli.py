@@ -259,3 +259,18 @@ def test_demo_rerun_with_more_accounts_adds_only_the_new_ones(sqlite_url: str) -
     assert grown.returncode == 0, grown.stderr.splitlines()[-1:]
     assert grown.stdout.startswith("demo: 5 accounts placed, 30 already present, ")
     assert arrears("verify", "--store", sqlite_url).returncode == 0
+
+
+def test_demo_gives_the_service_back_real_time(tmp_path: Path) -> None:
+    """`arrears serve --demo` keeps using the service after the demo: it must not stay
+    on the demo's clock (payments "received in the future") or its id sequence."""
+    from bootstrap import build_service
+    from ledger.demo import build_demo
+
+    service = build_service(f"sqlite:///{tmp_path / 'demo.db'}")
+    try:
+        clock, new_id = service.clock, service.new_id
+        build_demo(service, accounts=3, seed=1)
+        assert service.clock is clock and service.new_id is new_id
+    finally:
+        service.ledger.close()
