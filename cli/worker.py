@@ -7,8 +7,9 @@ import sys
 
 import click
 
-from bootstrap import build_service
+from bootstrap import build_service, load_config
 from cli.core import friendly_errors, main, store_option
+from cli.outbox import config_option, outbox_passes
 from ledger.observers import DispatchReport
 from ledger.processes import TickReport, TimePolicy
 from ledger.worker import Worker, WorkerStopping
@@ -50,6 +51,7 @@ from plugins.observers import observers_from
     help="Missed installments that default a plan (or ARREARS_DEFAULT_AFTER).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print each tick's report as JSON.")
+@config_option
 @store_option
 @friendly_errors
 def worker_command(
@@ -58,6 +60,7 @@ def worker_command(
     grace_days: int,
     default_after: int,
     as_json: bool,
+    config_path: str | None,
     store: str | None,
 ) -> None:
     """Follow the ledger: keep every read model current and, every tick, record what the
@@ -79,7 +82,8 @@ def worker_command(
         click.echo(f"worker: {report.describe()}", err=True)
 
     pm = build_plugin_manager()  # once: the service's hooks and the observers share it
-    service = build_service(store, plugins=pm)
+    config = load_config(config_path)
+    service = build_service(store, plugins=pm, config=config)
     click.get_current_context().call_on_close(service.ledger.close)
     runner = Worker(
         service,
@@ -88,6 +92,7 @@ def worker_command(
         on_tick=show,
         observers=observers_from(pm),
         on_dispatch=delivered,
+        deliveries=outbox_passes(service, config, pm),
     )
     click.get_current_context().call_on_close(runner.close)
     runner.install_signal_handlers()
@@ -97,9 +102,10 @@ def worker_command(
         except WorkerStopping:
             click.echo(f"worker: stopped by {runner.stopped_by}", err=True)
         return
-    config = service.ledger.store_config
+    store_config = service.ledger.store_config
     click.echo(
-        f"worker: following {config.display if config else 'the ledger'} (tick {tick:g}s, "
+        f"worker: following {store_config.display if store_config else 'the ledger'} "
+        f"(tick {tick:g}s, "
         f"grace {grace_days} days, default after {default_after} missed); "
         "SIGTERM or Ctrl-C stops",
         err=True,

@@ -33,6 +33,11 @@ from ledger.services import LedgerService
 
 log = structlog.get_logger("arrears.worker")
 
+#: Work the worker runs after the observers on every pass (the adapters' outbox): called
+#: with ``stop``, it must return soon after ``stop()`` turns true.  The ledger knows
+#: nothing of what it does; the composition root hands it in.
+DeliveryPass = Callable[[Callable[[], bool]], object]
+
 
 class WorkerStopping(BaseException):
     """Raised by the signal handler to interrupt a wait or a projection batch."""
@@ -57,6 +62,7 @@ class Worker:
         observers: Sequence[Observer] = (),
         retry: RetryPolicy | None = None,
         on_dispatch: Callable[[DispatchReport], None] | None = None,
+        deliveries: Sequence[DeliveryPass] = (),
     ) -> None:
         if tick_seconds <= 0 or poll_interval <= 0:
             raise ValueError("tick and poll interval must be positive")
@@ -70,6 +76,7 @@ class Worker:
         self.retry = retry
         self.on_dispatch = on_dispatch
         self.last_dispatch: DispatchReport | None = None
+        self.deliveries = list(deliveries)
         self._dispatcher: ObserverDispatcher | None = None
         self.ticks = 0
         self.stopped_by: str | None = None
@@ -152,6 +159,19 @@ class Worker:
             self.on_dispatch(report)
         return report
 
+    def deliver(self) -> None:
+        """Run the delivery passes (the outbox), each of which may be stopped between jobs."""
+        if not self.deliveries:
+            return
+        self._in_dispatch = True  # a signal stops them between jobs, never mid-delivery
+        try:
+            for delivery in self.deliveries:
+                if self._stop.is_set():
+                    break
+                delivery(self._stop.is_set)
+        finally:
+            self._in_dispatch = False
+
     def run_once(self) -> TickReport:
         """Catch every read model up, run one tick, catch up with what the tick recorded,
         and deliver every event to the observers."""
@@ -162,6 +182,7 @@ class Worker:
             report = self.tick()
             engine.catch_up()
             self.dispatch()
+            self.deliver()
         except WorkerStopping:
             log.info("worker_stopped", signal=self.stopped_by)
             raise
@@ -194,6 +215,7 @@ class Worker:
         if self._stop.is_set():
             return
         self.dispatch()
+        self.deliver()
         if self._stop.is_set() or time.monotonic() < self._next_tick:
             return
         self.tick()
