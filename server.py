@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,9 +72,18 @@ class BackgroundWorker:
 
     @classmethod
     def start(
-        cls, service: LedgerService, pm: pluggy.PluginManager, tick: float
+        cls,
+        service: LedgerService,
+        pm: pluggy.PluginManager,
+        tick: float,
+        settings: Mapping[str, Any] | None = None,
     ) -> BackgroundWorker:
-        worker = Worker(service, tick_seconds=tick, observers=observers_from(pm))
+        worker = Worker(
+            service,
+            tick_seconds=tick,
+            observers=observers_from(pm),
+            deliveries=outbox_passes(service, settings or {}, pm),
+        )
         thread = threading.Thread(target=worker.run, name="arrears-worker", daemon=True)
         thread.start()
         return cls(worker, thread)
@@ -83,6 +92,23 @@ class BackgroundWorker:
         self.worker.stop()
         self.thread.join(timeout)
         self.worker.close()
+
+
+def outbox_passes(
+    service: LedgerService, settings: Mapping[str, Any], pm: pluggy.PluginManager
+) -> list[Callable[[Callable[[], bool]], object]]:
+    """The outbox over the adapters configured in ``[adapters.*]`` (none: no pass), so a
+    message the API queues is delivered by the same process that serves it."""
+    from adapters.outbox.wiring import build_outbox
+
+    engine = build_outbox(service, settings, pm)
+    if not engine.adapters:
+        return []
+
+    def deliver(stop: Callable[[], bool]) -> None:
+        engine.run(stop)
+
+    return [deliver]
 
 
 def load_demo(service: LedgerService, accounts: int, echo: Callable[[str], None]) -> None:
@@ -132,7 +158,7 @@ def serve(
                 f"http://{config.host}:{config.port}/v1/accounts?limit=3"
             )
         if worker and config.worker:
-            background = BackgroundWorker.start(service, pm, config.worker_tick)
+            background = BackgroundWorker.start(service, pm, config.worker_tick, settings)
         app = create_app(service, config, plugins=pm)
         store_config = service.ledger.store_config
         echo(
