@@ -44,11 +44,13 @@ def create_app(
     *,
     plugins: pluggy.PluginManager | None = None,
     name: str = "arrears",
+    settings: Mapping[str, Any] | None = None,
 ) -> Sanic[Any, Any]:
     """The API over ``service``; without one, the service is opened when the server starts
     (from ``ARREARS_STORE`` and ``ARREARS_CONFIG``) and closed when it stops."""
-    settings = load_config() if config is None or service is None else {}
-    config = config or server_config(settings=settings)
+    if settings is None:
+        settings = load_config()  # the file ARREARS_CONFIG names, if any
+    config = config or server_config(settings=dict(settings))
     pm = plugins if plugins is not None else build_plugin_manager()
 
     def open_service() -> LedgerService:
@@ -60,6 +62,7 @@ def create_app(
         plugins=pm,
         open_service=None if service is not None else open_service,
         name=name,
+        settings=settings,
     )
 
 
@@ -159,7 +162,7 @@ def serve(
             )
         if worker and config.worker:
             background = BackgroundWorker.start(service, pm, config.worker_tick, settings)
-        app = create_app(service, config, plugins=pm)
+        app = create_app(service, config, plugins=pm, settings=settings)
         store_config = service.ledger.store_config
         echo(
             f"serving {store_config.display if store_config else 'the ledger'} on "

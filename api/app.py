@@ -65,6 +65,8 @@ class AppState:
     #: Builds the service at start-up when none was given (``sanic server:create_app``).
     open_service: Callable[[], LedgerService] | None = None
     owns_service: bool = False
+    #: The whole config file (``[adapters.*]`` for the partner callbacks).
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     def pool(self) -> ThreadPoolExecutor:
         if self.executor is None:
@@ -102,6 +104,7 @@ class Incoming:
     authorization: str | None
     idempotency_key: str | None
     request_id: str
+    content_type: str = JSON
 
 
 @dataclass
@@ -135,9 +138,12 @@ def _parse_query(endpoint: Endpoint, query: Mapping[str, list[str]]) -> dict[str
     return values
 
 
-def _parse_body(endpoint: Endpoint, body: bytes) -> dict[str, Any]:
+def _parse_body(endpoint: Endpoint, body: bytes, content_type: str = JSON) -> dict[str, Any]:
     if endpoint.body is None:
         return {}
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type in endpoint.raw_media_types:
+        return {}  # the handler reads the raw body (a CSV file, a gateway's form post)
     data = parse_json(body) if body.strip() else {}
     if not isinstance(data, dict):
         raise bad_request("invalid_type", "the request body must be a JSON object", field="body")
@@ -171,9 +177,14 @@ def pipeline(state: AppState, endpoint: Endpoint, incoming: Incoming) -> Outgoin
             principal=principal,
             path=incoming.path_params,
             query=_parse_query(endpoint, incoming.query),
-            body=_parse_body(endpoint, incoming.body),
+            body=_parse_body(endpoint, incoming.body, incoming.content_type),
             request_id=incoming.request_id,
-            extra={"metrics": state.metrics, "openapi": state.openapi, "docs": state.docs},
+            extra={
+                "metrics": state.metrics,
+                "openapi": state.openapi,
+                "docs": state.docs,
+                "settings": state.settings,
+            },
         )
         if "id" in endpoint.path_params:
             call.account()  # 404 unless the caller sees it, 403 unless the role may act on it
@@ -238,6 +249,7 @@ def _handler(endpoint: Endpoint) -> Callable[..., Any]:
             authorization=request.headers.get("authorization"),
             idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
             request_id=request.ctx.request_id,
+            content_type=request.headers.get("content-type", JSON),
         )
         out = await run_sync(state, pipeline, state, endpoint, incoming)
         request.ctx.token_id = out.token_id
@@ -401,6 +413,7 @@ def build_app(
     plugins: pluggy.PluginManager | None = None,
     open_service: Callable[[], LedgerService] | None = None,
     name: str = "arrears",
+    settings: Mapping[str, Any] | None = None,
 ) -> Sanic[Any, Any]:
     """A Sanic app serving contract v1 over ``service`` (or over the service
     ``open_service`` builds when the server starts)."""
@@ -430,6 +443,7 @@ def build_app(
         openapi=openapi,
         docs=docs_page(openapi),
         open_service=open_service,
+        settings=dict(settings or {}),
     )
     for endpoint in endpoints:
         app.add_route(

@@ -117,6 +117,8 @@ class Endpoint:
     content_type: str = "application/json"
     #: Domain-level answers besides the standard ones (e.g. 409 account_exists).
     extra_errors: Mapping[int, str] = field(default_factory=dict)
+    #: Request media types handed to the handler unparsed (``text/csv``, form posts).
+    raw_media_types: tuple[str, ...] = ()
 
     @property
     def operation_id(self) -> str:
@@ -162,6 +164,7 @@ class Registry:
         query: tuple[Param, ...] = (),
         content_type: str = "application/json",
         extra_errors: Mapping[int, str] | None = None,
+        raw_media_types: tuple[str, ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             if any(e.method == method and e.path == path for e in self.endpoints):
@@ -178,6 +181,7 @@ class Registry:
                     query=query,
                     content_type=content_type,
                     extra_errors=dict(extra_errors or {}),
+                    raw_media_types=raw_media_types,
                 )
             )
             return handler

@@ -52,7 +52,10 @@ def build_adapters(
         adapters.append(SmsAdapter(settings.sms, renderer, environ=environ))
     if settings.email is not None:
         adapters.append(EmailAdapter(settings.email, renderer, environ=environ))
-    for factory in EXTRA_FACTORIES:
+    from adapters.agency.webhooks import agency_adapters
+    from adapters.lawfirm import lawfirm_adapters
+
+    for factory in (lawfirm_adapters, agency_adapters, *EXTRA_FACTORIES):
         adapters.extend(factory(settings, service, environ))
     return adapters
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from api.routes import accounts, actions, audit, portfolio, system
+from api.routes import accounts, actions, audit, callbacks, portfolio, system
 
-__all__ = ["accounts", "actions", "audit", "portfolio", "system"]
+__all__ = ["accounts", "actions", "audit", "callbacks", "portfolio", "system"]

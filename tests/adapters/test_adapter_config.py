@@ -22,6 +22,8 @@ SECRETS = {
     "ARREARS_TWILIO_AUTH_TOKEN": "token",
     "ARREARS_SMTP_USERNAME": "arrears",
     "ARREARS_SMTP_PASSWORD": "password",
+    "ARREARS_LAWFIRM_SMITH_SECRET": "whsec_firm",
+    "ARREARS_AGENCY_NORTHWIND_SECRET": "whsec_agency",
 }
 
 
@@ -48,10 +50,11 @@ def test_the_example_config_has_every_section_and_parses() -> None:
 def test_the_example_builds_an_outbox_with_secrets_from_the_environment(
     svc: LedgerService, pm: ArrearsPluginManager
 ) -> None:
-    """The engine gets the SMS and e-mail adapters and the [adapters.outbox] policy."""
+    """The engine gets the SMS, e-mail, law-firm and agency-webhook adapters and the
+    [adapters.outbox] policy."""
     engine = build_outbox(svc, example(), pm, environ=SECRETS)
     try:
-        assert sorted(engine.adapters) == ["email", "sms"]
+        assert sorted(engine.adapters) == ["agency_webhook", "email", "lawfirm", "sms"]
         sms = engine.adapters["sms"]
         assert isinstance(sms, SmsAdapter) and isinstance(engine.adapters["email"], EmailAdapter)
         assert sms.url == "https://api.twilio.com/2010-04-01/Accounts/ACexample/Messages.json"

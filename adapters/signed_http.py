@@ -1,0 +1,76 @@
+"""One signed POST to a partner, and what its answer means for the outbox.
+
+Law firms and agencies receive JSON over HTTPS, signed with the
+``Arrears-Signature`` HMAC (``adapters.lawfirm.signing``) and carrying the job's
+``Idempotency-Key``.  The answer is classified the same way for every partner:
+2xx is success; 408, 425, 429, 5xx, timeouts and refused connections are worth
+retrying (``DeliveryError``, honouring ``Retry-After``); a redirect or any other
+4xx will never succeed as sent (``PermanentDeliveryError``).  Error messages name
+the partner and the status, never the body (it may hold personal data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import httpx
+
+from adapters.config import AdapterConfigError
+from adapters.lawfirm.signing import HEADER, sign
+from adapters.outbox.base import DeliveryError, PermanentDeliveryError
+
+RETRYABLE_4XX = frozenset({408, 425, 429})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def check_https(url: str, *, section: str, why: str) -> None:
+    """Partners get personal data: HTTPS only, except to a partner played on loopback."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return
+    raise AdapterConfigError(
+        f"[{section}] url must be an https:// URL ({why})", section=section, key="url"
+    )
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.isdigit() else None
+
+
+def post_signed(
+    client: httpx.Client,
+    *,
+    partner: str,
+    url: str,
+    body: bytes,
+    secrets: Sequence[str],
+    timestamp: int,
+    key: str,
+    timeout: float,
+) -> httpx.Response:
+    """POST ``body`` signed with ``secrets`` (one ``v1`` each); the 2xx response, or raise."""
+    headers = {
+        HEADER: sign(body, list(secrets), timestamp),
+        "Idempotency-Key": key,
+        "Content-Type": "application/json",
+    }
+    limit = httpx.Timeout(timeout, connect=min(timeout, 5.0))
+    try:
+        response = client.post(url, content=body, headers=headers, timeout=limit)
+    except httpx.TimeoutException as e:
+        raise DeliveryError(f"{partner} did not answer within {timeout:g}s") from e
+    except httpx.HTTPError as e:
+        raise DeliveryError(f"cannot reach {partner} ({type(e).__name__})") from e
+    status = response.status_code
+    if 200 <= status < 300:
+        return response
+    what = f"{partner} answered HTTP {status}"
+    if 300 <= status < 400:
+        raise PermanentDeliveryError(f"{what} (a redirect): configure the final URL")
+    if 400 <= status < 500 and status not in RETRYABLE_4XX:
+        raise PermanentDeliveryError(f"{what}: it refused the delivery")
+    raise DeliveryError(what, retry_after=retry_after(response))
