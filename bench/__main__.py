@@ -222,6 +222,11 @@ def main() -> None:
 
         projections_main(sys.argv[2:])
         return
+    if sys.argv[1:2] == ["api"]:  # the HTTP API against a hello-world route of the same app
+        from bench.api import main as api_main
+
+        api_main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--payments", type=int, default=2000)

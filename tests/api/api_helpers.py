@@ -175,3 +175,112 @@ async def account(admin: Api) -> dict[str, Any]:
     response = await admin.post("/v1/accounts", placement_body())
     assert response.status == 201, response.text
     return dict(response.json)
+
+
+# ------------------------------------------------------------ a real server process
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (the server binds it a moment later)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """``arrears serve --no-worker`` in its own process on a free port, as a context manager.
+
+    The store gets an admin token (``token``) and, if asked, the demo portfolio before
+    the server starts; the server is stopped with SIGINT on exit.  Its output goes to a
+    file (``output()``), not a pipe nobody reads, so a chatty server never blocks.
+    """
+
+    def __init__(
+        self, store: str, workdir: Path, *, demo_accounts: int = 0, config: str = ""
+    ) -> None:
+        self.store = store
+        self.workdir = workdir
+        self.demo_accounts = demo_accounts
+        self.config = config
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / f"server-{self.port}.log"
+        self.token = ""
+        self.process: Any = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def __enter__(self) -> LiveServer:
+        import os
+        import subprocess
+        import sys
+
+        from server import load_demo
+
+        service = build_service(self.store)
+        try:
+            if self.demo_accounts:
+                load_demo(service, self.demo_accounts, echo=lambda _: None)
+            _, self.token = service.tokens().create("admin", label="live server")
+        finally:
+            service.ledger.close()
+        config_file = self.workdir / f"server-{self.port}.toml"
+        config_file.write_text(f"[server]\n{self.config}\n")
+        arrears = Path(sys.executable).parent / "arrears"
+        command = [str(arrears), "serve", "--no-worker", "--port", str(self.port)]
+        command += ["--store", self.store, "--config", str(config_file)]
+        env = {**os.environ, "NO_COLOR": "1", "ARREARS_LOG_LEVEL": "WARNING"}
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.workdir
+            )
+        try:
+            self._wait_until_healthy(timeout=90)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_healthy(self, timeout: float) -> None:
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(f"arrears serve exited:\n{self.output()[-3000:]}")
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"arrears serve did not answer:\n{self.output()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> int | None:
+        """SIGINT, as Ctrl-C would; the exit status (killed after 30 s without one)."""
+        import signal
+        import subprocess
+
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
