@@ -182,7 +182,17 @@ def place_account(call: Call) -> Reply:
     existing account's id in ``details.account_id``.
     """
     body = call.body
-    access.require(call.who, "account.write", {"creditor": body["creditor"]})
+    creditor = {
+        "creditor": body["creditor"],
+        "holder": {"kind": "creditor", "name": body["creditor"]},
+    }
+    if not access.can(call.who, "account.write", creditor):
+        # Nothing is hidden yet (the account does not exist): a plain refusal.
+        raise errors.Forbidden(
+            f"{call.who.role} tokens may not place accounts for creditor {body['creditor']}",
+            role=call.who.role,
+            action="account.write",
+        )
     currency = body["currency"]
     placement = Placement(
         creditor=body["creditor"],
