@@ -71,7 +71,12 @@ class Call:
         before the handler runs (``api.app.pipeline``)."""
         loaded = self.extra.get("account")
         if loaded is None:
-            loaded = self.service.account_summary(self.account_id, wait=True)
+            if self.endpoint.method == "GET":
+                loaded = self.service.account_summary(self.account_id, wait=True)
+            else:
+                # A write reads the account from its events: as fresh as the read
+                # model caught up, without a projection transaction in the write path.
+                loaded = self.service.live_account_summary(self.account_id)
             require(self.who, self.endpoint.action or "account.read", loaded)
             self.extra["account"] = loaded
         return dict(loaded)
@@ -89,7 +94,7 @@ class Call:
 
     def summary(self) -> dict[str, Any]:
         """The account's summary again, after a write: the response reflects the write."""
-        return self.service.account_summary(self.account_id, wait=True)
+        return self.service.live_account_summary(self.account_id)
 
 
 Handler = Callable[[Call], Reply]

@@ -52,6 +52,7 @@ from ledger.portfolio import CreditorSummary, portfolio_summary
 from ledger.processes import Order, TickReport, TimePolicy, advance, run_tick
 from ledger.readmodels import ReadModels
 from ledger.readmodels.account_listing import AccountPage, list_accounts
+from ledger.readmodels.account_summary import live_summary
 from ledger.readmodels.contactability import ExclusionPolicy
 from ledger.readmodels.forecast import CashForecast
 from ledger.readmodels.portfolio import PortfolioReport
@@ -1188,6 +1189,11 @@ class LedgerService:
         if summary is None:
             raise errors.AccountNotFound(f"no account {account_id}", account_id=str(account_id))
         return summary
+
+    def live_account_summary(self, account_id: UUID) -> dict[str, Any]:
+        """The account summary computed from the account's events now (no read model):
+        what a write's response shows, without waiting for the projection."""
+        return live_summary(self.get_account(account_id), self._now())
 
     # read-side use cases (reports, worklist, forecast, time processes) go below this line
 

@@ -448,3 +448,33 @@ def read_summary(
     row["contacts_last_7_days"] = attempts
     row["flags"] = [f for f in (row["flags"] or "").split(",") if f]
     return row
+
+
+def live_summary(account: Account, now: datetime) -> dict[str, Any]:
+    """What ``read_summary`` would return once the read model has caught up with
+    ``account``, computed from the aggregate itself.
+
+    A write's response must reflect the write; waiting for the projection to fold
+    it (a write transaction of its own, contended by every writer) costs more than
+    the write.  Fields only the projection tracks for the worklist (``_rm_*``: when
+    a promise broke, the last agent) are those of the live aggregate, usually None.
+    """
+    row: dict[str, Any] = dict(zip(SUMMARY_COLUMNS, summary_columns(account), strict=True))
+    plan = account.plan
+    schedule = (
+        [
+            {"due_date": day_text(i["due_date"]), "amount": i["amount"]}
+            for i in plan["installments"]
+        ]
+        if plan
+        else []
+    )
+    since = now - timedelta(days=7)
+    attempts = {channel: 0 for channel in CHANNELS}
+    for contact in account.recent_contacts:
+        if contact["direction"] == "outbound" and contact["occurred_at"] > since:
+            attempts[contact["channel"]] = attempts.get(contact["channel"], 0) + 1
+    row["plan"] = _plan_view(row, schedule, now.date())
+    row["contacts_last_7_days"] = attempts
+    row["flags"] = [f for f in (row["flags"] or "").split(",") if f]
+    return row
