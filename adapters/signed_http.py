@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import httpx
 
 from adapters.config import AdapterConfigError
-from adapters.lawfirm.signing import HEADER, sign
 from adapters.outbox.base import DeliveryError, PermanentDeliveryError
 
 RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -53,6 +52,10 @@ def post_signed(
     timeout: float,
 ) -> httpx.Response:
     """POST ``body`` signed with ``secrets`` (one ``v1`` each); the 2xx response, or raise."""
+    # Imported here: ``adapters.lawfirm`` (whose package imports its adapter, which
+    # imports this module) must be importable in any order.
+    from adapters.lawfirm.signing import HEADER, sign
+
     headers = {
         HEADER: sign(body, list(secrets), timestamp),
         "Idempotency-Key": key,
