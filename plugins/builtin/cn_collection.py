@@ -99,8 +99,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from plugins.builtin.localtime import (
+    agreed_window,
+    candidate_zones,
+    check_local_time,
+    within,
+)
+from plugins.builtin.localtime import (
+    zone as iana_zone,
+)
 from plugins.hookspecs import hookimpl
 from plugins.types import Outcome, Verdict
 
@@ -122,13 +131,6 @@ OWN_PARTIES = frozenset({"debtor", "guarantor"})
 THIRD_PARTY_PURPOSES = frozenset({"location_inquiry"})
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ValueError(f"{name!r} is not an IANA time zone (e.g. 'Asia/Shanghai')") from e
-
-
 @dataclass(frozen=True)
 class CnCollectionParameters:
     """The pack's numbers; the defaults are the guideline's."""
@@ -140,11 +142,7 @@ class CnCollectionParameters:
 
     def __post_init__(self) -> None:
         for name in ("quiet_start", "quiet_end"):
-            value = getattr(self, name)
-            if not isinstance(value, time) or value.tzinfo is not None:
-                raise ValueError(
-                    f"{name} must be a local datetime.time such as 22:00, not {value!r}"
-                )
+            check_local_time(name, getattr(self, name), "22:00")
         if self.quiet_start == self.quiet_end:
             raise ValueError("quiet_start and quiet_end are equal: give a non-empty quiet window")
         calls = self.max_unanswered_calls_per_day
@@ -152,7 +150,7 @@ class CnCollectionParameters:
             raise ValueError(
                 f"max_unanswered_calls_per_day must be a whole number >= 0, not {calls!r}"
             )
-        _zone(self.default_time_zone)
+        iana_zone(self.default_time_zone)
 
 
 DEFAULTS = CnCollectionParameters()
@@ -177,42 +175,6 @@ def active_parameters() -> CnCollectionParameters:
 def _verdict(rule: str, blocked: bool, reason: str) -> Verdict:
     outcome: Outcome = "block" if blocked else "allow"
     return Verdict(outcome, f"{RULE_PACK}.{rule}", RULE_VERSION, reason, CITATIONS[rule])
-
-
-def candidate_zones(debtor: Mapping[str, Any], default: str) -> tuple[list[ZoneInfo], bool]:
-    """The zones the debtor may be in, and whether they were all known.
-
-    An unknown or invalid zone is replaced by ``default``, next to the valid ones.
-    """
-    names = [str(n) for n in debtor.get("time_zones") or ()]
-    if debtor.get("time_zone"):
-        names.append(str(debtor["time_zone"]))
-    zones: dict[str, ZoneInfo] = {}
-    known = bool(names)
-    for name in names:
-        try:
-            zones.setdefault(name, ZoneInfo(name))
-        except (ZoneInfoNotFoundError, ValueError):
-            known = False
-    if not known:
-        zones.setdefault(default, ZoneInfo(default))
-    return list(zones.values()), known
-
-
-def within(moment: time, start: time, end: time) -> bool:
-    """Whether ``moment`` is in ``[start, end)``; crosses midnight when start > end."""
-    if start <= end:
-        return start <= moment < end
-    return moment >= start or moment < end
-
-
-def agreed_window(account: Mapping[str, Any]) -> tuple[time, time] | None:
-    """The local hours the debtor agreed to be contacted in, when both ends are set."""
-    prefs: Mapping[str, Any] = account.get("contact_preferences") or {}
-    start, end = prefs.get("window_start"), prefs.get("window_end")
-    if isinstance(start, time) and isinstance(end, time):
-        return start.replace(tzinfo=None), end.replace(tzinfo=None)
-    return None
 
 
 # ------------------------------------------------------------------------ rules

@@ -102,8 +102,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from plugins.builtin.localtime import (
+    agreed_window,
+    candidate_zones,
+    check_local_time,
+    window_ends,
+    within,
+)
+from plugins.builtin.localtime import (
+    zone as iana_zone,
+)
 from plugins.hookspecs import hookimpl
 from plugins.types import Outcome, Verdict
 
@@ -127,13 +137,6 @@ KINDS: dict[str, str] = {
 }
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ValueError(f"{name!r} is not an IANA time zone (e.g. 'Europe/London')") from e
-
-
 @dataclass(frozen=True)
 class UkConcParameters:
     """The pack's numbers."""
@@ -144,16 +147,12 @@ class UkConcParameters:
 
     def __post_init__(self) -> None:
         for name in ("reasonable_start", "reasonable_end"):
-            value = getattr(self, name)
-            if not isinstance(value, time) or value.tzinfo is not None:
-                raise ValueError(
-                    f"{name} must be a local datetime.time such as 08:00, not {value!r}"
-                )
+            check_local_time(name, getattr(self, name), "08:00")
         if self.reasonable_start == self.reasonable_end:
             raise ValueError(
                 "reasonable_start and reasonable_end are equal: no hour would be allowed"
             )
-        _zone(self.default_time_zone)
+        iana_zone(self.default_time_zone)
 
 
 DEFAULTS = UkConcParameters()
@@ -180,53 +179,9 @@ def _verdict(rule: str, blocked: bool, reason: str) -> Verdict:
     return Verdict(outcome, f"{RULE_PACK}.{rule}", RULE_VERSION, reason, CITATIONS[rule])
 
 
-def candidate_zones(debtor: Mapping[str, Any], default: str) -> tuple[list[ZoneInfo], bool]:
-    """The zones the debtor may be in, and whether they were all known.
-
-    An unknown or invalid zone is replaced by ``default``, next to the valid ones.
-    """
-    names = [str(n) for n in debtor.get("time_zones") or ()]
-    if debtor.get("time_zone"):
-        names.append(str(debtor["time_zone"]))
-    zones: dict[str, ZoneInfo] = {}
-    known = bool(names)
-    for name in names:
-        try:
-            zones.setdefault(name, ZoneInfo(name))
-        except (ZoneInfoNotFoundError, ValueError):
-            known = False
-    if not known:
-        zones.setdefault(default, ZoneInfo(default))
-    return list(zones.values()), known
-
-
-def within(moment: time, start: time, end: time) -> bool:
-    """Whether ``moment`` is in ``[start, end)``; crosses midnight when start > end."""
-    if start <= end:
-        return start <= moment < end
-    return moment >= start or moment < end
-
-
 def _preferences(account: Mapping[str, Any]) -> Mapping[str, Any]:
     prefs: Mapping[str, Any] = account.get("contact_preferences") or {}
     return prefs
-
-
-def _window_ends(account: Mapping[str, Any]) -> tuple[time | None, time | None]:
-    prefs = _preferences(account)
-    start, end = prefs.get("window_start"), prefs.get("window_end")
-    return (
-        start.replace(tzinfo=None) if isinstance(start, time) else None,
-        end.replace(tzinfo=None) if isinstance(end, time) else None,
-    )
-
-
-def agreed_window(account: Mapping[str, Any]) -> tuple[time, time] | None:
-    """The local hours the debtor agreed to be contacted in, when both ends are set."""
-    start, end = _window_ends(account)
-    if start is None or end is None:
-        return None
-    return start, end
 
 
 def _medium(channel: str) -> frozenset[str]:
@@ -331,7 +286,7 @@ def contact_preferences(
             True,
             f"the debtor asked to be contacted only by {listed}, not by {channel}",
         )
-    start, end = _window_ends(account)
+    start, end = window_ends(account)
     if (start is None) != (end is None):
         return _verdict(
             "contact_preferences",
