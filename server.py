@@ -147,7 +147,7 @@ def serve(
     level = os.environ.get("ARREARS_LOG_LEVEL", "INFO")
     # The demo records thousands of events: build it quietly, then log at ``level``.
     service = build_service(
-        store, log_level="WARNING" if demo else level, plugins=pm, config=settings
+        store, log_level="ERROR" if demo else level, plugins=pm, config=settings
     )
     background: BackgroundWorker | None = None
     try:

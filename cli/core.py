@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, time
@@ -19,6 +20,7 @@ from bootstrap import build_service
 from ledger import errors
 from ledger.domain.ids import account_id as derive_account_id
 from ledger.history import History
+from ledger.logs import configure_logging
 from ledger.services import LedgerService
 from ledger.tamper.verify import VerifyReport
 
@@ -133,6 +135,10 @@ def demo(accounts: int, seed: int, store: str | None) -> None:
     from ledger.demo import build_demo
 
     service = open_service(store)
+    if "ARREARS_LOG_LEVEL" not in os.environ:
+        # Thousands of steps, a few of them planted rule violations: keep the progress
+        # bar readable; `arrears compliance audit` lists the violations afterwards.
+        configure_logging(level="ERROR", force=True)
     result = build_demo(
         service,
         accounts=accounts,
