@@ -1213,6 +1213,11 @@ def test_message_outcomes_are_recorded_once_and_never_go_backwards(
     assert svc.record_message_outcome(aid, "m-1", "sent") is False  # late, out of order
     assert svc.record_message_outcome(aid, "m-1", "failed") is False
     assert svc.get_account(aid).messages["m-1"]["status"] == "delivered"
+    svc.request_message(aid, channel="sms", template="reminder", message_id="m-2")
+    assert svc.record_message_outcome(aid, "m-2", "failed", "dead after 8 attempts") is True
+    assert svc.record_message_outcome(aid, "m-2", "failed", "again") is False
+    assert svc.record_message_outcome(aid, "m-2", "sent", "prov-10") is True  # retried by hand
+    assert svc.get_account(aid).messages["m-2"]["status"] == "sent"
     assert svc.acknowledge_delivery(
         aid, partner_kind="law_firm", partner="Dewey", delivery_key="k-1"
     )

@@ -153,17 +153,9 @@ class MessageAdapter:
     # ------------------------------------------------------------- outcomes
 
     def succeeded(self, job: Job, reference: str, service: LedgerService) -> None:
+        """Sent: recorded once (also after a failure, when a dead job was retried)."""
         message_id = str(job.payload["message_id"])
-        if service.record_message_outcome(job.account_id, message_id, "sent", reference):
-            return
-        status = service.get_account(job.account_id).messages[message_id]["status"]
-        if status == "failed":  # a dead job retried by hand: the ledger keeps "failed"
-            log.warning(
-                "outbox_outcome_not_recorded",
-                adapter=self.name,
-                key=job.key,
-                reason="the ledger already recorded this message as failed",
-            )
+        service.record_message_outcome(job.account_id, message_id, "sent", reference)
 
     def dead(self, job: Job, error: str, service: LedgerService) -> None:
         message_id = str(job.payload["message_id"])

@@ -1789,17 +1789,20 @@ class Account(Aggregate):
 
     def mark_message(self, *, at: datetime, message_id: str, status: str, detail: str = "") -> bool:
         """Record a delivery outcome once; a repeated or out-of-date report changes nothing
-        (partners report twice and out of order).  Returns whether an event was recorded."""
+        (partners report twice and out of order).  Returns whether an event was recorded.
+
+        ``delivered`` is final.  ``failed`` is not: a dead delivery retried by hand that
+        then goes out is recorded as sent (and delivered), so the history ends with
+        what really happened."""
         message = self._message(message_id)
         current = message["status"]
         if status not in ("sent", "delivered", "failed"):
             raise errors.InvalidChoice(
                 f"status must be sent, delivered or failed; got {status!r}", field="status"
             )
-        if (
-            current in ("delivered", "failed")
-            or self.MESSAGE_ORDER[status] <= self.MESSAGE_ORDER[current]
-        ):
+        if current == "delivered" or status == current:
+            return False
+        if current != "failed" and self.MESSAGE_ORDER[status] <= self.MESSAGE_ORDER[current]:
             return False
         if status == "sent":
             self._emit(self.MessageSent, at, message_id=message_id, provider_id=detail)

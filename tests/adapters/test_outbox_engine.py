@@ -118,6 +118,8 @@ def test_engine_makes_each_job_once_and_delivers_retries_buries_and_retries_by_h
     assert engine.store.retry([entries[first].key], engine._now()) == [entries[first].key]
     assert engine.run().delivered["letters"] == 1
     assert engine.store.get(entries[first].key).state == "delivered"  # type: ignore[union-attr]
+    # The history ends with what happened: failed, then sent after the retry.
+    assert svc.get_account(account_id).messages[first]["status"] == "sent"
 
 
 def test_a_permanent_failure_is_dead_at_once_and_retry_puts_it_back(
