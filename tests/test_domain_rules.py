@@ -1156,6 +1156,16 @@ def test_breathing_space_refuses_interest_fees_and_a_second_moratorium(
     svc.start_breathing_space(aid, kind="standard", started_on=START.date(), reference="BS-1")
     refused("breathing_space_active", svc.accrue_interest, aid, usd("1.00"))
     refused("breathing_space_active", svc.assess_fee, aid, usd("1.00"), "late")
+    refused(  # a charge by another name is frozen too; a credit is not
+        "breathing_space_active",
+        svc.adjust_balance,
+        aid,
+        component="fees",
+        direction="debit",
+        amount=usd("1.00"),
+        reason="collection fee",
+    )
+    svc.adjust_balance(aid, component="fees", direction="credit", amount=usd("1.00"), reason="x")
     refused(
         "breathing_space_active",
         svc.start_breathing_space,
@@ -1167,7 +1177,7 @@ def test_breathing_space_refuses_interest_fees_and_a_second_moratorium(
     refused("invalid_transition", svc.end_crisis_treatment, aid, START.date())
     svc.cancel_breathing_space(aid, START.date() - timedelta(days=0), reason="adviser cancelled")
     refused("invalid_transition", svc.cancel_breathing_space, aid, IN_TWO_MONTHS, "again")
-    assert balance(svc, aid)["fees"] == 5000
+    assert balance(svc, aid)["fees"] == 4900
 
 
 # ------------------------------------------------ API tokens, roles, idempotency keys

@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
-from api.routes import accounts, actions, audit, callbacks, portfolio, system
+from api.routes import (
+    accounts,
+    actions,
+    audit,
+    callbacks,
+    compliance_facts,
+    portfolio,
+    system,
+)
 
-__all__ = ["accounts", "actions", "audit", "callbacks", "portfolio", "system"]
+__all__ = [
+    "accounts",
+    "actions",
+    "audit",
+    "callbacks",
+    "compliance_facts",
+    "portfolio",
+    "system",
+]

@@ -1005,6 +1005,8 @@ class Account(Aggregate):
         _positive("amount", amount)
         if not reason.strip():
             raise errors.ValidationError("an adjustment needs a reason", field="reason")
+        if direction == "debit" and component in ("interest", "fees"):
+            self._check_not_frozen(at, component)  # a charge by another name
         if direction == "credit" and amount > self.balance[component]:
             raise errors.AdjustmentExceedsBalance(
                 f"a credit of {amount} exceeds the {component} balance of "
@@ -1724,7 +1726,10 @@ class Account(Aggregate):
         )
 
     def cancel_breathing_space(self, *, at: datetime, ended_on: date, reason: str) -> None:
-        if not self.in_breathing_space(ended_on):
+        """End a breathing space early; an end before its start voids it (entered by
+        mistake).  It can only be shortened, never extended past its end."""
+        space = self.breathing_space
+        if space is None or (space["ends_on"] is not None and ended_on > space["ends_on"]):
             raise errors.InvalidTransition(
                 f"no breathing space running on {ended_on}",
                 status=self.status,

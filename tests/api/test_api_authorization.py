@@ -216,6 +216,33 @@ ROUTES: dict[tuple[str, str], Spec] = {
         "account.write", 201, {"outcome": "apology sent"}, prereq="complaint"
     ),
     ("POST", f"{A}/cease"): Spec("account.write", 201, {"received_at": "2026-03-02"}),
+    ("POST", f"{A}/breathing-space"): Spec(
+        "account.write",
+        201,
+        {"kind": "standard", "started_on": "2026-03-02", "reference": "BS-1"},
+    ),
+    ("POST", f"{A}/breathing-space/treatment-end"): Spec(
+        "account.write", 201, {"treatment_ended_on": "2026-03-02"}, prereq="crisis"
+    ),
+    ("POST", f"{A}/breathing-space/cancellation"): Spec(
+        "account.write",
+        201,
+        {"ended_on": "2026-03-02", "reason": "adviser cancelled"},
+        prereq="breathing_space",
+    ),
+    ("POST", f"{A}/contact-preferences"): Spec(
+        "account.write",
+        201,
+        {"refused_channels": ["sms"], "window_start": "09:00", "window_end": "18:00"},
+    ),
+    ("POST", f"{A}/limitation"): Spec(
+        "account.write", 201, {"expires_on": "2031-11-30", "basis": "IL 5-year written contract"}
+    ),
+    ("POST", f"{A}/call-consents"): Spec(
+        "contact.write",
+        201,
+        {"given_at": "2026-03-02T15:00:00Z", "until": "2026-03-02T23:00:00Z"},
+    ),
     ("POST", f"{A}/consents"): Spec("account.write", 201, {"channel": "sms", "granted": True}),
     ("POST", f"{A}/attorney"): Spec("account.write", 201, {"firm": "Debtor Counsel LLP"}),
     ("POST", f"{A}/bankruptcy"): Spec("account.write", 201, {"chapter": "7"}),
@@ -416,6 +443,17 @@ class Session:
                 {"reason": "amount wrong", "received_at": "2026-03-02", "written": False},
             )
             return {"dispute_id": dispute["dispute_id"]}
+        if kind in ("breathing_space", "crisis"):
+            await self.admin(
+                "POST",
+                f"{base}/breathing-space",
+                {
+                    "kind": "standard" if kind == "breathing_space" else "mental_health",
+                    "started_on": "2026-03-02",
+                    "reference": "BS-1",
+                },
+            )
+            return {}
         if kind == "complaint":
             complaint = await self.admin(
                 "POST", f"{base}/complaints", {"channel": "email", "category": "conduct"}
