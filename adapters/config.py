@@ -99,6 +99,8 @@ class EmailSettings:
     message_id_domain: str | None = None
     opt_out_text: str = "To stop emails from us, use the unsubscribe link."
     recheck_gate: bool = True
+    #: A CA bundle for a relay with a private certificate (default: the system's CAs).
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -336,6 +338,7 @@ def _email(table: _Table) -> EmailSettings | None:
         message_id_domain=table.text("message_id_domain"),
         opt_out_text=table.text("opt_out_text", EmailSettings.opt_out_text) or "",
         recheck_gate=table.flag("recheck_gate", True),
+        ca_file=table.text("ca_file"),
     )
     table.strict()
     if bool(settings.username_env) != bool(settings.password_env):

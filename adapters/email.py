@@ -73,7 +73,8 @@ def _cte(text: str) -> str:
 
 
 def _connect(settings: EmailSettings) -> smtplib.SMTP:
-    context = ssl.create_default_context()
+    # Certificates are always verified; a private relay CA comes from ``ca_file``.
+    context = ssl.create_default_context(cafile=settings.ca_file)
     if settings.security == "ssl":
         return smtplib.SMTP_SSL(
             settings.host, settings.port, timeout=settings.timeout, context=context
