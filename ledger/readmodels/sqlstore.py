@@ -8,6 +8,7 @@ times are stored as fixed-width UTC ISO strings so they compare as text.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
 import struct
@@ -26,6 +27,7 @@ from eventsourcing.persistence import Transcoder
 from ledger.errors import StoreError
 from ledger.store.transcoder import EXT_DATE, EXT_DATETIME, EXT_UUID, MsgpackTranscoder
 from ledger.store.url import StoreConfig
+from ledger.store.writelock import sqlite_writer
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -323,15 +325,17 @@ class ReadStore:
                 _STAGES.pop(conn, None)  # staging tables made in this transaction are gone
                 raise
             return
-        cursor = conn.cursor()
-        cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
-            yield Tx(cursor, False)
-        except BaseException:
-            conn.rollback()
-            raise
-        else:
-            conn.commit()
+        writer = sqlite_writer(self.config.env["SQLITE_DBNAME"]) if write else None
+        with writer or contextlib.nullcontext():
+            cursor = conn.cursor()
+            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield Tx(cursor, False)
+            except BaseException:
+                conn.rollback()
+                raise
+            else:
+                conn.commit()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.transaction(write=False) as tx:

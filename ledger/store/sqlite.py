@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import resolve_topic
 
 from ledger.store.heads import HeadCache
+from ledger.store.writelock import sqlite_writer
 from ledger.tamper.chain import GENESIS, event_hash
 
 APPEND_ONLY_MESSAGE = "arrears: events are append-only; record a correction event instead"
@@ -107,7 +109,9 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         self._batch.heads = []
+        writer = sqlite_writer(self.datastore.pool.db_name) or contextlib.nullcontext()
         with (
+            writer,
             self.datastore.get_connection(commit=True) as connection,
             _ImmediateTransaction(connection, commit=True) as cursor,
         ):
