@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import pluggy
 import structlog
 from sanic import HTTPResponse, Request, Sanic
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import BaseHTTPResponse
 
@@ -332,6 +332,12 @@ class JsonErrorHandler(ErrorHandler):
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         status = 500
         headers: dict[str, str] = {}
+        if isinstance(exception, RequestCancelled):
+            # The client went away (a closed connection): nothing failed here, and
+            # nobody is left to answer.  Logged as nginx does, 499, without a trace.
+            response = HTTPResponse(b"", status=499)
+            _finish(request, response)
+            return response
         if isinstance(exception, SanicException):
             status = int(getattr(exception, "status_code", 500) or 500)
             headers = {str(k): str(v) for k, v in (getattr(exception, "headers", {}) or {}).items()}

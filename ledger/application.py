@@ -50,6 +50,20 @@ class Ledger(Application[UUID]):
     def rows(self) -> RowReader:
         return RowReader(self.recorder)
 
+    def operational_store(self) -> Any:
+        """The one ``ReadStore`` every table of operational state beside the events
+        shares (API tokens, idempotency keys, the outbox, import claims, callback log):
+        one connection per thread for all of them, not one per store — on PostgreSQL
+        a busy server would otherwise open more connections than the server allows."""
+        from ledger.readmodels.sqlstore import ReadStore
+
+        store = self.__dict__.get("_operational_store")
+        if store is None:
+            if self.store_config is None:
+                raise StoreError("operational tables need a ledger opened with open_ledger()")
+            store = self.__dict__["_operational_store"] = ReadStore(self.store_config)
+        return store
+
 
 def open_ledger(store: str | StoreConfig, **env: str) -> Ledger:
     """Open (and create if needed) the ledger at a store URL, with a one-line error on failure."""

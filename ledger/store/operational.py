@@ -32,7 +32,7 @@ class OperationalStore:
         if ledger.store_config is None:
             raise StoreError(f"{name} needs a ledger opened with open_ledger()")
         self.name = name
-        self.store = ReadStore(ledger.store_config)
+        self.store: ReadStore = ledger.operational_store()
         self.postgres = self.store.postgres
         self._ddl = ddl
         self._ready = False
