@@ -19,6 +19,7 @@ from adapters.outbox.engine import OutboxEngine
 from adapters.render import Renderer
 from ledger.services import LedgerService
 from plugins.gate import PackMap
+from plugins.manager import call_hook
 
 #: Builders other adapters register (law firms, agencies): config -> their adapters.
 AdapterFactory = Callable[
@@ -54,6 +55,12 @@ def build_adapters(
         adapters.append(EmailAdapter(settings.email, renderer, environ=environ))
     from adapters.agency.webhooks import agency_adapters
     from adapters.lawfirm import lawfirm_adapters
+    from adapters.plugin_channel import plugin_channel_adapters
+
+    if plugins is not None:
+        served = {str(getattr(a, "channel", "")) for a in adapters} - {""}
+        channels = [c for batch in call_hook(plugins, "arrears_channels") for c in batch or ()]
+        adapters.extend(plugin_channel_adapters(channels, renderer, served=served))
 
     for factory in (lawfirm_adapters, agency_adapters, *EXTRA_FACTORIES):
         adapters.extend(factory(settings, service, environ))

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from plugins import Delivery, OutboundMessage
 
+NAME_ENV = "ARREARS_FILE_CHANNEL_NAME"
 DIR_ENV = "ARREARS_FILE_CHANNEL_DIR"
 DEFAULT_DIR = "./outbox-files"
 CONTENT_FIELDS = ("channel", "to", "subject", "body", "locale")
@@ -41,10 +42,17 @@ class FileChannel:
     name = "file"
 
     def __init__(
-        self, directory: str | Path | None = None, *, clock: Callable[[], datetime] = _now
+        self,
+        directory: str | Path | None = None,
+        *,
+        clock: Callable[[], datetime] = _now,
+        name: str | None = None,
     ) -> None:
         self.directory = Path(directory or os.environ.get(DIR_ENV) or DEFAULT_DIR)
         self.clock = clock
+        # Named like one of the ledger's channels (e.g. "letter", via
+        # ARREARS_FILE_CHANNEL_NAME), Arrears' outbox hands it that channel's messages.
+        self.name = name or os.environ.get(NAME_ENV) or "file"
 
     def path(self, message_id: str) -> Path:
         """Where a message's file is: its id, percent-encoded so it stays in the directory."""
