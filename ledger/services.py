@@ -8,15 +8,11 @@ Every method either records all of its events or none of them.
 
 from __future__ import annotations
 
-import contextlib
-import random
 import threading
-import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from datetime import time as clock_time
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -28,14 +24,16 @@ from ledger import errors
 from ledger.access import TokenStore
 from ledger.application import Ledger
 from ledger.clock import Clock, SystemClock, ensure_utc
-from ledger.compliance import AuditReport, audit_contacts
 from ledger.contact_gate import (
     LEGAL,
-    ContactDecision,
     ContactRules,
     VerdictRecord,
     decide,
     no_rules,
+)
+from ledger.contact_use_cases import (
+    ContactGateUseCases,
+    RecordedContact,
 )
 from ledger.domain.account import Account
 from ledger.domain.allocation import DEFAULT_ORDER
@@ -64,8 +62,6 @@ from ledger.tamper.verify import VerifyReport, verify_ledger
 log = structlog.get_logger("arrears.service")
 
 T = TypeVar("T")
-#: The channels a collector can work an account through, in the worklist's order.
-WORK_CHANNELS = ("phone", "sms", "email", "letter", "visit")
 AllocationOrder = Callable[[str], Sequence[str]]
 
 
@@ -113,23 +109,11 @@ class Installment:
     amount: Money
 
 
-@dataclass(frozen=True)
-class RecordedContact:
-    account: Account
-    contact_id: str
-    violations: tuple[VerdictRecord, ...]
-
-
-@dataclass(frozen=True)
-class QueuedMessage:
-    message_id: str
-    status: str
-    account: Account
-    decision: ContactDecision
-
-
 @dataclass
-class LedgerService:
+class LedgerService(ContactGateUseCases):
+    """Every use case; the plumbing (loading, retries) is ``ServiceCore``'s, the contact
+    gate's use cases are ``ContactGateUseCases``'s."""
+
     ledger: Ledger
     clock: Clock = field(default_factory=SystemClock)
     allocation_order: AllocationOrder = default_allocation_order
@@ -141,94 +125,6 @@ class LedgerService:
     )
     _locks_guard: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _read_models: ReadModels | None = field(default=None, init=False, repr=False)
-
-    # ----------------------------------------------------------- plumbing
-
-    def _now(self) -> datetime:
-        return ensure_utc(self.clock.now())
-
-    def _load(self, aggregate_id: UUID, kind: type[T], *, fresh: bool) -> T:
-        try:
-            if fresh:
-                with self._lock_for(aggregate_id):
-                    aggregate = self.ledger.fresh(aggregate_id)
-            else:
-                aggregate = self.ledger.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            aggregate = None
-        if not isinstance(aggregate, kind):
-            error = errors.DebtorNotFound if kind is Debtor else errors.AccountNotFound
-            noun = "debtor" if kind is Debtor else "account"
-            raise error(f"no {noun} {aggregate_id}", **{f"{noun}_id": str(aggregate_id)})
-        return aggregate
-
-    def get_account(self, account_id: UUID) -> Account:
-        """The account with everything recorded so far, by any process."""
-        return self._load(account_id, Account, fresh=True)
-
-    def get_debtor(self, debtor_id: UUID) -> Debtor:
-        return self._load(debtor_id, Debtor, fresh=True)
-
-    def _account_for_command(self, account_id: UUID) -> Account:
-        # Possibly stale: a stale aggregate can only lose the version race, and then
-        # ``_change`` reloads it and runs the command again.
-        return self._load(account_id, Account, fresh=False)
-
-    def _debtor_for_command(self, debtor_id: UUID) -> Debtor:
-        return self._load(debtor_id, Debtor, fresh=False)
-
-    def _lock_for(self, aggregate_id: UUID) -> threading.RLock:
-        """One writer per aggregate per process: cached aggregates are shared, not copied."""
-        with self._locks_guard:
-            lock = self._locks.get(aggregate_id)
-            if lock is None:
-                lock = self._locks[aggregate_id] = threading.RLock()
-            return lock
-
-    def _forget(self, aggregate_id: UUID) -> None:
-        cache = self.ledger.repository.cache
-        if cache is not None:
-            with contextlib.suppress(KeyError):
-                cache.get(aggregate_id, evict=True)
-
-    def _change(
-        self, aggregate_id: UUID, load: Callable[[UUID], Any], command: Callable[[Any], T]
-    ) -> T:
-        """Run ``command`` on fresh state and save; on a version conflict, start again."""
-        with self._lock_for(aggregate_id):
-            for attempt in range(1, self.max_attempts + 1):
-                aggregate = load(aggregate_id)
-                try:
-                    result = command(aggregate)
-                    if aggregate.pending_events:
-                        self.ledger.save(aggregate)
-                except IntegrityError:
-                    self._forget(aggregate_id)
-                    log.info(
-                        "version_conflict_retry", aggregate_id=str(aggregate_id), attempt=attempt
-                    )
-                    # Full jitter: the writer that just won holds a warm cache and would
-                    # otherwise win every race; a random pause lets the loser through.
-                    time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
-                    continue
-                except BaseException:
-                    # The cached object may hold a half-applied command: drop it.
-                    self._forget(aggregate_id)
-                    raise
-                return result
-        raise errors.ConcurrencyConflict(
-            f"{aggregate_id} kept changing under us; gave up after {self.max_attempts} attempts",
-            aggregate_id=str(aggregate_id),
-        )
-
-    def _account(self, account_id: UUID, command: Callable[[Account], Any]) -> Account:
-        def run(account: Account) -> Account:
-            command(account)
-            return account
-
-        account = self._change(account_id, self._account_for_command, run)
-        log.info("account_changed", account_id=str(account_id), version=account.version)
-        return account
 
     # ------------------------------------------------------------ debtors
 
@@ -602,246 +498,6 @@ class LedgerService:
                 rules=[v.rule for v in result.violations],
             )
         return result
-
-    # ------------------------------------------------------- contact gate
-
-    def _debtor_of(self, account: Account) -> Debtor | None:
-        return None if account.debtor_id is None else self._debtor_or_none(account.debtor_id)
-
-    def check_contact(
-        self,
-        account_id: UUID,
-        channel: str,
-        *,
-        at: datetime | None = None,
-        purpose: str = "collection",
-        party: str = "debtor",
-        to: str | None = None,
-    ) -> ContactDecision:
-        """Would the rules allow this contact at ``at`` (default now)?  Records nothing."""
-        moment = ensure_utc(at) if at is not None else self._now()
-        account = self.get_account(account_id)
-        return decide(
-            self.contact_rules,
-            account,
-            self._debtor_of(account),
-            channel=channel,
-            purpose=purpose,
-            at=moment,
-            party=party,
-            to=to,
-        )
-
-    def _gated(
-        self,
-        account_id: UUID,
-        *,
-        channel: str,
-        purpose: str,
-        party: str,
-        to: str | None,
-        action: Callable[[Account, datetime], None],
-    ) -> tuple[Account, ContactDecision]:
-        """Judge now and either run ``action`` or record the refusal: one save either way.
-
-        The decision is made on the state the action is saved against, inside the
-        retry loop, so a cease request that lands in between is never missed."""
-        at = self._now()
-
-        def run(account: Account) -> tuple[Account, ContactDecision]:
-            decision = decide(
-                self.contact_rules,
-                account,
-                self._debtor_of(account),
-                channel=channel,
-                purpose=purpose,
-                at=at,
-                party=party,
-                to=to,
-            )
-            if decision.allowed:
-                action(account, at)
-            else:
-                account.block_contact(
-                    at=at,
-                    request_id=self.new_id(),
-                    channel=channel,
-                    purpose=purpose,
-                    party=party,
-                    to=to,
-                    verdicts=[v.as_dict() for v in decision.verdicts],
-                )
-            return account, decision
-
-        account, decision = self._change(account_id, self._account_for_command, run)
-        if not decision.allowed:
-            log.info(
-                "contact_blocked",
-                account_id=str(account_id),
-                channel=channel,
-                purpose=purpose,
-                rules=[v.rule for v in decision.blocking],
-            )
-            raise errors.ContactBlocked(
-                f"contact by {channel} for {purpose} blocked: {decision.summary()}",
-                account_id=str(account_id),
-                verdicts=[v.as_dict() for v in decision.verdicts],
-            )
-        return account, decision
-
-    def request_message(
-        self,
-        account_id: UUID,
-        *,
-        channel: str,
-        template: str,
-        purpose: str = "collection",
-        locale: str = "en-US",
-        to: str | None = None,
-        party: str = "debtor",
-        message_id: str | None = None,
-    ) -> QueuedMessage:
-        """Ask Arrears to send a message: the gate decides, and either the message is
-        queued for its channel or the refusal is recorded and ``ContactBlocked`` raised."""
-        new_message_id = message_id or self.new_id()
-
-        def queue(account: Account, at: datetime) -> None:
-            account.queue_message(
-                at=at,
-                message_id=new_message_id,
-                channel=channel,
-                template=template,
-                purpose=purpose,
-                locale=locale,
-                to=to,
-            )
-
-        account, decision = self._gated(
-            account_id, channel=channel, purpose=purpose, party=party, to=to, action=queue
-        )
-        status = account.messages[new_message_id]["status"]
-        return QueuedMessage(new_message_id, status, account, decision)
-
-    def compliance_audit(
-        self, *, since: datetime | None = None, pack: str | None = None
-    ) -> AuditReport:
-        """Past outbound contacts the rules in force now would block (``ledger.compliance``)."""
-        return audit_contacts(
-            self.ledger,
-            self.contact_rules,
-            lambda debtor_id: self._debtor_or_none(debtor_id),
-            since=None if since is None else ensure_utc(since),
-            pack=pack,
-        )
-
-    def _debtor_or_none(self, debtor_id: UUID) -> Debtor | None:
-        try:
-            return self._load(debtor_id, Debtor, fresh=False)
-        except errors.DebtorNotFound:
-            return None
-
-    def record_message_outcome(
-        self, account_id: UUID, message_id: str, status: str, detail: str = ""
-    ) -> bool:
-        """A channel's report on a queued message (sent / delivered / failed).  Idempotent:
-        the same or an older report again records nothing and returns False."""
-        at = self._now()
-        return bool(
-            self._change(
-                account_id,
-                self._account_for_command,
-                lambda a: a.mark_message(
-                    at=at, message_id=message_id, status=status, detail=detail
-                ),
-            )
-        )
-
-    def acknowledge_delivery(
-        self,
-        account_id: UUID,
-        *,
-        partner_kind: str,
-        partner: str,
-        delivery_key: str,
-        partner_reference: str = "",
-    ) -> bool:
-        """A partner confirmed a delivery; recorded once per ``delivery_key``."""
-        at = self._now()
-        return bool(
-            self._change(
-                account_id,
-                self._account_for_command,
-                lambda a: a.acknowledge(
-                    at=at,
-                    partner_kind=partner_kind,
-                    partner=partner,
-                    delivery_key=delivery_key,
-                    partner_reference=partner_reference,
-                ),
-            )
-        )
-
-    def start_breathing_space(
-        self, account_id: UUID, *, kind: str, started_on: date, reference: str
-    ) -> Account:
-        at = self._now()
-        return self._account(
-            account_id,
-            lambda a: a.start_breathing_space(
-                at=at, kind=kind, started_on=started_on, reference=reference
-            ),
-        )
-
-    def end_crisis_treatment(self, account_id: UUID, treatment_ended_on: date) -> Account:
-        at = self._now()
-        return self._account(
-            account_id,
-            lambda a: a.end_crisis_treatment(at=at, treatment_ended_on=treatment_ended_on),
-        )
-
-    def cancel_breathing_space(self, account_id: UUID, ended_on: date, reason: str) -> Account:
-        at = self._now()
-        return self._account(
-            account_id, lambda a: a.cancel_breathing_space(at=at, ended_on=ended_on, reason=reason)
-        )
-
-    def set_contact_preferences(
-        self,
-        account_id: UUID,
-        *,
-        channels: Sequence[str] | None = None,
-        refused_channels: Sequence[str] = (),
-        window_start: clock_time | None = None,
-        window_end: clock_time | None = None,
-    ) -> Account:
-        at = self._now()
-        return self._account(
-            account_id,
-            lambda a: a.set_contact_preferences(
-                at=at,
-                channels=channels,
-                refused_channels=refused_channels,
-                window_start=window_start,
-                window_end=window_end,
-            ),
-        )
-
-    def set_limitation_date(self, account_id: UUID, expires_on: date, basis: str) -> Account:
-        at = self._now()
-        return self._account(
-            account_id, lambda a: a.set_limitation_date(at=at, expires_on=expires_on, basis=basis)
-        )
-
-    def give_call_consent(
-        self, account_id: UUID, *, given_at: datetime, until: datetime, evidence: str
-    ) -> Account:
-        at = self._now()
-        return self._account(
-            account_id,
-            lambda a: a.give_call_consent(
-                at=at, given_at=ensure_utc(given_at), until=ensure_utc(until), evidence=evidence
-            ),
-        )
 
     def make_promise(
         self,
@@ -1364,24 +1020,6 @@ class LedgerService:
             items.append(replace(item, position=len(items) + 1, open_channels=channels))
         total = ranked.total - (len(left_out) - len(ranked.left_out))
         return replace(ranked, items=items, left_out=left_out, total=total)
-
-    def open_channels(self, account_id: UUID, at: datetime | None = None) -> tuple[str, ...]:
-        """The channels the contact gate allows for a collection contact at ``at``."""
-        moment = ensure_utc(at) if at is not None else self._now()
-        account = self._load(account_id, Account, fresh=False)
-        debtor = self._debtor_of(account)
-        return tuple(
-            channel
-            for channel in WORK_CHANNELS
-            if decide(
-                self.contact_rules,
-                account,
-                debtor,
-                channel=channel,
-                purpose="collection",
-                at=moment,
-            ).allowed
-        )
 
     def cash_forecast(self, *, weeks: int = 8, wait: bool = True) -> CashForecast:
         """Installments and promises falling due in the next ``weeks`` ISO weeks."""
