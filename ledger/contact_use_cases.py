@@ -41,6 +41,28 @@ class QueuedMessage:
 
 
 class ContactGateUseCases(ServiceCore):
+    def _judge(
+        self,
+        account: Account,
+        *,
+        channel: str,
+        purpose: str,
+        at: datetime,
+        party: str = "debtor",
+        to: str | None = None,
+    ) -> ContactDecision:
+        """The rules' decision on a contact with ``account``'s debtor at ``at``."""
+        return decide(
+            self.contact_rules,
+            account,
+            self._debtor_of(account),
+            channel=channel,
+            purpose=purpose,
+            at=at,
+            party=party,
+            to=to,
+        )
+
     def check_contact(
         self,
         account_id: UUID,
@@ -54,16 +76,7 @@ class ContactGateUseCases(ServiceCore):
         """Would the rules allow this contact at ``at`` (default now)?  Records nothing."""
         moment = ensure_utc(at) if at is not None else self._now()
         account = self.get_account(account_id)
-        return decide(
-            self.contact_rules,
-            account,
-            self._debtor_of(account),
-            channel=channel,
-            purpose=purpose,
-            at=moment,
-            party=party,
-            to=to,
-        )
+        return self._judge(account, channel=channel, purpose=purpose, at=moment, party=party, to=to)
 
     def _gated(
         self,
@@ -82,15 +95,8 @@ class ContactGateUseCases(ServiceCore):
         at = self._now()
 
         def run(account: Account) -> tuple[Account, ContactDecision]:
-            decision = decide(
-                self.contact_rules,
-                account,
-                self._debtor_of(account),
-                channel=channel,
-                purpose=purpose,
-                at=at,
-                party=party,
-                to=to,
+            decision = self._judge(
+                account, channel=channel, purpose=purpose, at=at, party=party, to=to
             )
             if decision.allowed:
                 action(account, at)

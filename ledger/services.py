@@ -28,13 +28,9 @@ from ledger.contact_gate import (
     LEGAL,
     ContactRules,
     VerdictRecord,
-    decide,
     no_rules,
 )
-from ledger.contact_use_cases import (
-    ContactGateUseCases,
-    RecordedContact,
-)
+from ledger.contact_use_cases import WORK_CHANNELS, ContactGateUseCases, RecordedContact
 from ledger.domain.account import Account
 from ledger.domain.allocation import DEFAULT_ORDER
 from ledger.domain.debtor import Debtor
@@ -454,16 +450,9 @@ class LedgerService(ContactGateUseCases):
 
         def run(account: Account) -> RecordedContact:
             violations: tuple[VerdictRecord, ...] = ()
-            if direction == "outbound" and channel in {"phone", "sms", "email", "letter", "visit"}:
-                decision = decide(
-                    self.contact_rules,
-                    account,
-                    self._debtor_of(account),
-                    channel=channel,
-                    purpose=purpose,
-                    at=when,
-                    party=party,
-                    to=to,
+            if direction == "outbound" and channel in WORK_CHANNELS:
+                decision = self._judge(
+                    account, channel=channel, purpose=purpose, at=when, party=party, to=to
                 )
                 violations = decision.blocking
             account.record_contact(
