@@ -65,17 +65,21 @@ class ContactGateUseCases(ServiceCore):
 
     def check_contact(
         self,
-        account_id: UUID,
+        account: UUID | str | Account,
         channel: str,
-        *,
         at: datetime | None = None,
         purpose: str = "collection",
+        *,
         party: str = "debtor",
         to: str | None = None,
     ) -> ContactDecision:
-        """Would the rules allow this contact at ``at`` (default now)?  Records nothing."""
+        """Would the rules allow this contact at ``at`` (default now)?  Records nothing.
+
+        ``account`` is the account, its id, or anything ``resolve_account`` takes."""
         moment = ensure_utc(at) if at is not None else self._now()
-        account = self.get_account(account_id)
+        if not isinstance(account, Account):
+            account_id = account if isinstance(account, UUID) else self.resolve_account(account)
+            account = self.get_account(account_id)
         return self._judge(account, channel=channel, purpose=purpose, at=moment, party=party, to=to)
 
     def _gated(

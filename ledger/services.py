@@ -231,45 +231,6 @@ class LedgerService(ContactGateUseCases):
             account_id=str(account_id),
         )
 
-    def resolve_account(self, ref: str) -> UUID:
-        """An account id, ``CREDITOR/REFERENCE``, or a creditor's reference if it is unique."""
-        try:
-            return self.get_account(UUID(ref)).id
-        except ValueError:
-            pass
-        if "/" in ref:
-            creditor, _, reference = ref.partition("/")
-            candidate = derive_account_id(creditor, reference)
-            try:
-                return self.get_account(candidate).id
-            except errors.AccountNotFound:
-                pass
-        matches = [aid for aid, reference in self.iter_account_references() if reference == ref]
-        if not matches:
-            raise errors.AccountNotFound(f"no account with id or reference {ref!r}", reference=ref)
-        if len(matches) > 1:
-            raise errors.ValidationError(
-                f"reference {ref!r} is used by {len(matches)} creditors; give CREDITOR/{ref} "
-                "or the account id",
-                reference=ref,
-            )
-        return matches[0]
-
-    def iter_account_references(self) -> list[tuple[UUID, str]]:
-        topic = f"{Account.Placed.__module__}:{Account.Placed.__qualname__}"
-        found: list[tuple[UUID, str]] = []
-        start = 1
-        while True:
-            batch = self.ledger.recorder.select_notifications(
-                start=start, limit=1000, topics=[topic]
-            )
-            for n in batch:
-                state = self.ledger.mapper.transcoder.decode(n.state)
-                found.append((UUID(str(n.originator_id)), state["reference"]))
-            if len(batch) < 1000:
-                return found
-            start = batch[-1].id + 1
-
     def list_account_ids(self) -> list[UUID]:
         return [aid for aid, _ in self.iter_account_references()]
 

@@ -305,3 +305,16 @@ def test_crisis_breathing_space_lasts_until_thirty_days_after_treatment(
     account = svc.end_crisis_treatment(aid, date(2027, 4, 1))
     assert account.breathing_space is not None
     assert account.breathing_space["ends_on"] == date(2027, 5, 1)
+
+
+def test_check_contact_takes_the_account_channel_moment_and_purpose_in_order(
+    svc: LedgerService, aid: UUID
+) -> None:
+    """``check_contact(account, channel, at, purpose)``: by id, reference or the account."""
+    late = chicago(2026, 3, 2, 21, 30)
+    for account in (aid, "acme-bank/ACC-0001", "ACC-0001", svc.get_account(aid)):
+        decision = svc.check_contact(account, "letter", late, "collection")
+        assert decision.allowed and decision.purpose == "collection"
+    assert not svc.check_contact(aid, "sms", late, "collection").allowed
+    referral = svc.check_contact(aid, "letter", late, "legal_referral")
+    assert referral.allowed and referral.at == late

@@ -462,10 +462,7 @@ def live_summary(account: Account, now: datetime) -> dict[str, Any]:
     row: dict[str, Any] = dict(zip(SUMMARY_COLUMNS, summary_columns(account), strict=True))
     plan = account.plan
     schedule = (
-        [
-            {"due_date": day_text(i["due_date"]), "amount": i["amount"]}
-            for i in plan["installments"]
-        ]
+        [{"due_date": day_text(i["due_date"]), "amount": i["amount"]} for i in plan["installments"]]
         if plan
         else []
     )
