@@ -22,7 +22,7 @@ from ledger.logs import configure_logging
 from ledger.services import AllocationOrder, LedgerService
 from ledger.store.url import parse_store_url, store_url_from_env
 from plugins.errors import PluginError
-from plugins.gate import ContactRulesCaller, PackMap
+from plugins.gate import ContactRulesCaller, PackMap, configure_packs
 from plugins.manager import build_plugin_manager, call_hook
 
 CONFIG_ENV = "ARREARS_CONFIG"
@@ -74,6 +74,10 @@ def build_service(
     configure_logging(level=os.environ.get("ARREARS_LOG_LEVEL", log_level))
     settings = load_config() if config is None else config
     pm = plugins if plugins is not None else build_plugin_manager()  # before opening the store
+    try:
+        configure_packs(pm, settings.get("rule_pack_parameters"))
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     store_config = parse_store_url(store_url_from_env(store))
     return LedgerService(
         open_ledger(store_config),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 import pluggy
@@ -172,3 +172,43 @@ class ContactRulesCaller:
                 continue
             verdicts.extend(_checked(impl.plugin_name, result))
         return verdicts
+
+
+def configure_packs(pm: pluggy.PluginManager, table: Mapping[str, Any] | None) -> list[str]:
+    """Apply ``[rule_pack_parameters.<pack>]`` to the packs that take parameters.
+
+    A pack module offers ``configure(**overrides)`` (see ``cn_collection``,
+    ``uk_conc``); times are given as ``"HH:MM"``.  An unknown pack, an unknown
+    parameter or a bad value is a ``ValueError`` naming it: a mistyped compliance
+    setting must stop start-up, not be ignored.  Returns the packs configured.
+    """
+    if not table:
+        return []
+    packs = {pack_of(plugin): plugin for _, plugin in pm.list_name_plugin() if plugin}
+    done = []
+    for name, params in table.items():
+        plugin = packs.get(name)
+        configure = getattr(plugin, "configure", None)
+        if plugin is None or not callable(configure):
+            raise ValueError(
+                f"[rule_pack_parameters.{name}]: no loaded rule pack {name!r} takes parameters"
+            )
+        if not isinstance(params, Mapping):
+            raise ValueError(f"[rule_pack_parameters.{name}] must be a table")
+        values = {key: _parameter(value) for key, value in params.items()}
+        try:
+            configure(**values)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"[rule_pack_parameters.{name}]: {e}") from e
+        done.append(name)
+    return done
+
+
+def _parameter(value: Any) -> Any:
+    """TOML has no time-of-day type in tables we read back as text: ``"22:00"`` is a time."""
+    if isinstance(value, str) and len(value) == 5 and value[2] == ":":
+        try:
+            return time.fromisoformat(value)
+        except ValueError:
+            return value
+    return value

@@ -318,3 +318,51 @@ def test_check_contact_takes_the_account_channel_moment_and_purpose_in_order(
     assert not svc.check_contact(aid, "sms", late, "collection").allowed
     referral = svc.check_contact(aid, "letter", late, "legal_referral")
     assert referral.allowed and referral.at == late
+
+
+def test_pack_numbers_come_from_the_config_file(tmp_path: Any, clock: MovableClock) -> None:
+    """``[rule_pack_parameters.cn_collection]``: 2 unanswered calls a day, quiet from 21:00."""
+    from plugins.builtin import cn_collection
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    config = {
+        "rule_pack_parameters": {
+            "cn_collection": {"max_unanswered_calls_per_day": 2, "quiet_start": "21:00"}
+        }
+    }
+    pm = build_plugin_manager(entry_points=False, disabled=())
+    svc = build_service(f"sqlite:///{tmp_path / 'cn.db'}", clock=clock, plugins=pm, config=config)
+    try:
+        li = DebtorDetails(name="Li Wei", time_zone="Asia/Shanghai", jurisdiction="CN")
+        aid = svc.place_account(placement("CN-1"), debtor=li).id
+        day = datetime(2026, 3, 3, 10, tzinfo=shanghai)
+        clock.set((day + timedelta(hours=2)).astimezone(UTC))
+        for minutes in (0, 30):
+            svc.record_contact(
+                aid,
+                channel="phone",
+                direction="outbound",
+                outcome="no_answer",
+                occurred_at=(day + timedelta(minutes=minutes)).astimezone(UTC),
+            )
+        third = svc.check_contact(aid, "phone", (day + timedelta(hours=1)).astimezone(UTC))
+        assert rules(third) == {"cn_collection.unanswered_calls"}
+        evening = svc.check_contact(aid, "sms", datetime(2026, 3, 3, 21, 30, tzinfo=shanghai))
+        assert rules(evening) == {"cn_collection.quiet_hours"}
+    finally:
+        svc.ledger.close()
+        cn_collection.configure()  # back to the guideline's numbers for other tests
+    assert cn_collection.active_parameters().max_unanswered_calls_per_day == 6
+    with pytest.raises(SystemExit, match="no loaded rule pack 'fr_pack'"):
+        build_service(
+            f"sqlite:///{tmp_path / 'x.db'}",
+            plugins=pm,
+            config={"rule_pack_parameters": {"fr_pack": {"x": 1}}},
+        )
+    with pytest.raises(SystemExit, match="max_unanswered"):
+        build_service(
+            f"sqlite:///{tmp_path / 'y.db'}",
+            plugins=pm,
+            config={"rule_pack_parameters": {"cn_collection": {"max_unanswered": 1}}},
+        )
+    cn_collection.configure()
