@@ -1,7 +1,7 @@
 """One signed POST to a partner, and what its answer means for the outbox.
 
 Law firms and agencies receive JSON over HTTPS, signed with the
-``Arrears-Signature`` HMAC (``adapters.lawfirm.signing``) and carrying the job's
+``Arrears-Signature`` HMAC (``adapters.signing``) and carrying the job's
 ``Idempotency-Key``.  The answer is classified the same way for every partner:
 2xx is success; 408, 425, 429, 5xx, timeouts and refused connections are worth
 retrying (``DeliveryError``, honouring ``Retry-After``); a redirect or any other
@@ -18,6 +18,7 @@ import httpx
 
 from adapters.config import AdapterConfigError
 from adapters.outbox.base import DeliveryError, PermanentDeliveryError
+from adapters.signing import HEADER, sign
 
 RETRYABLE_4XX = frozenset({408, 425, 429})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -52,10 +53,6 @@ def post_signed(
     timeout: float,
 ) -> httpx.Response:
     """POST ``body`` signed with ``secrets`` (one ``v1`` each); the 2xx response, or raise."""
-    # Imported here: ``adapters.lawfirm`` (whose package imports its adapter, which
-    # imports this module) must be importable in any order.
-    from adapters.lawfirm.signing import HEADER, sign
-
     headers = {
         HEADER: sign(body, list(secrets), timestamp),
         "Idempotency-Key": key,

@@ -30,9 +30,9 @@ from conftest import JANE, placement
 import adapters.lawfirm.adapter
 import adapters.lawfirm.callbacks
 import adapters.outbox.engine
+from adapters import signing
 from adapters.config import AdapterConfigError, LawFirmSettings
 from adapters.debt_sale.verify import Report, canonical_json, check_bundle
-from adapters.lawfirm import signing
 from adapters.lawfirm.adapter import LawFirmAdapter, lawfirm_adapters
 from adapters.lawfirm.callbacks import CallbackLog, LawFirmCallbacks, ReplayedDelivery
 from adapters.lawfirm.package import package_digest

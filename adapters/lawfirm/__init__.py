@@ -11,7 +11,7 @@ from __future__ import annotations
 from adapters.lawfirm.adapter import LawFirmAdapter, lawfirm_adapters
 from adapters.lawfirm.callbacks import LawFirmCallbacks, StatusUpdate
 from adapters.lawfirm.package import ReferralPackage, build_package
-from adapters.lawfirm.signing import HEADER, InvalidSignature, StaleSignature, sign, verify
+from adapters.signing import HEADER, InvalidSignature, StaleSignature, sign, verify
 
 __all__ = [
     "HEADER",

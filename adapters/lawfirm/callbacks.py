@@ -48,7 +48,7 @@ import structlog
 
 from adapters.config import AdapterConfigError, LawFirmSettings
 from adapters.lawfirm.adapter import firm_secrets
-from adapters.lawfirm.signing import TOLERANCE_SECONDS, verify
+from adapters.signing import TOLERANCE_SECONDS, verify
 from ledger import errors
 from ledger.application import Ledger
 from ledger.clock import ensure_utc

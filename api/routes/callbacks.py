@@ -2,7 +2,7 @@
 activity files.
 
 The callbacks carry no bearer token: a law firm authenticates by signing the
-body (``Arrears-Signature``, ``adapters.lawfirm.signing``), Twilio by
+body (``Arrears-Signature``, ``adapters.signing``), Twilio by
 ``X-Twilio-Signature``.  A signature is over the bytes as sent and travels in a
 header, and the pipeline hands a handler the parsed body only, so these handlers
 read the raw request through Sanic's ``Request.get_current()`` (a context
@@ -26,7 +26,7 @@ from sanic import Request
 from adapters.agency.activity import import_activity
 from adapters.config import AdapterConfigError, AdaptersConfig, parse_adapters, secret
 from adapters.lawfirm.callbacks import CallbacksUnavailable, LawFirmCallbacks
-from adapters.lawfirm.signing import HEADER, InvalidSignature
+from adapters.signing import HEADER, InvalidSignature
 from adapters.sms import handle_status_callback, verify_twilio_signature
 from api.auth import authenticate
 from api.contract import STRING

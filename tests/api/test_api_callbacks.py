@@ -17,7 +17,7 @@ import pytest
 from api_helpers import *  # noqa: F403  (the fixtures)
 from api_helpers import Api, error_code, placement_body, token
 
-from adapters.lawfirm import signing
+from adapters import signing
 from adapters.lawfirm.callbacks import CallbackLog
 from adapters.sms import twilio_signature
 from api.routes.callbacks import import_input

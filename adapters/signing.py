@@ -1,4 +1,4 @@
-"""Stripe-style request signatures between Arrears and a law firm, both ways.
+"""Stripe-style request signatures between Arrears and a partner (law firms, agencies).
 
 The header is ``Arrears-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>...]``,
 each ``v1`` being the lowercase hex HMAC-SHA256, under one shared secret, of
