@@ -96,7 +96,7 @@ apply to ``DEFAULTS``, so ``configure()`` restores them).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -110,8 +110,9 @@ from plugins.builtin.localtime import (
 from plugins.builtin.localtime import (
     zone as iana_zone,
 )
+from plugins.builtin.packkit import Settable, verdicts_for
 from plugins.hookspecs import hookimpl
-from plugins.types import Outcome, Verdict
+from plugins.types import Verdict
 
 RULE_PACK = "cn_collection"
 RULE_VERSION = "1"
@@ -154,27 +155,16 @@ class CnCollectionParameters:
 
 
 DEFAULTS = CnCollectionParameters()
-_active = DEFAULTS
-
-
-def configure(**overrides: Any) -> CnCollectionParameters:
-    """Make ``DEFAULTS`` with ``overrides`` the parameters the hook uses, and return them.
-
-    Raises ``TypeError`` for an unknown name and ``ValueError`` for a bad value.
-    """
-    global _active
-    _active = replace(DEFAULTS, **overrides)
-    return _active
+PARAMETERS = Settable(DEFAULTS)
+configure = PARAMETERS.configure
 
 
 def active_parameters() -> CnCollectionParameters:
     """The parameters the hook uses now."""
-    return _active
+    return PARAMETERS.active
 
 
-def _verdict(rule: str, blocked: bool, reason: str) -> Verdict:
-    outcome: Outcome = "block" if blocked else "allow"
-    return Verdict(outcome, f"{RULE_PACK}.{rule}", RULE_VERSION, reason, CITATIONS[rule])
+_verdict = verdicts_for(RULE_PACK, RULE_VERSION, CITATIONS)
 
 
 # ------------------------------------------------------------------------ rules
@@ -320,4 +310,4 @@ def arrears_contact_rules(
     to: str | None,
 ) -> Sequence[Verdict]:
     """China collection-guideline verdicts on one proposed contact."""
-    return judge(account, debtor, channel, purpose, at, party, to, _active)
+    return judge(account, debtor, channel, purpose, at, party, to, PARAMETERS.active)

@@ -99,7 +99,7 @@ parameters, which ``configure(**overrides)`` replaces (overrides apply to
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -114,8 +114,9 @@ from plugins.builtin.localtime import (
 from plugins.builtin.localtime import (
     zone as iana_zone,
 )
+from plugins.builtin.packkit import Settable, verdicts_for
 from plugins.hookspecs import hookimpl
-from plugins.types import Outcome, Verdict
+from plugins.types import Verdict
 
 RULE_PACK = "uk_conc"
 RULE_VERSION = "1"
@@ -156,27 +157,16 @@ class UkConcParameters:
 
 
 DEFAULTS = UkConcParameters()
-_active = DEFAULTS
-
-
-def configure(**overrides: Any) -> UkConcParameters:
-    """Make ``DEFAULTS`` with ``overrides`` the parameters the hook uses, and return them.
-
-    Raises ``TypeError`` for an unknown name and ``ValueError`` for a bad value.
-    """
-    global _active
-    _active = replace(DEFAULTS, **overrides)
-    return _active
+PARAMETERS = Settable(DEFAULTS)
+configure = PARAMETERS.configure
 
 
 def active_parameters() -> UkConcParameters:
     """The parameters the hook uses now."""
-    return _active
+    return PARAMETERS.active
 
 
-def _verdict(rule: str, blocked: bool, reason: str) -> Verdict:
-    outcome: Outcome = "block" if blocked else "allow"
-    return Verdict(outcome, f"{RULE_PACK}.{rule}", RULE_VERSION, reason, CITATIONS[rule])
+_verdict = verdicts_for(RULE_PACK, RULE_VERSION, CITATIONS)
 
 
 def _preferences(account: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -353,4 +343,4 @@ def arrears_contact_rules(
     party: str,
 ) -> Sequence[Verdict]:
     """CONC 7 and breathing-space verdicts on one proposed contact."""
-    return judge(account, debtor, channel, purpose, at, party, None, _active)
+    return judge(account, debtor, channel, purpose, at, party, None, PARAMETERS.active)

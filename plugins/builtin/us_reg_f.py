@@ -109,8 +109,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from plugins.builtin.packkit import verdicts_for
 from plugins.hookspecs import hookimpl
-from plugins.types import Disclosure, Outcome, Verdict
+from plugins.types import Disclosure, Verdict
 
 PACK = "us_reg_f"
 #: Marks this module as a rule pack: the gate calls it only for accounts whose
@@ -172,9 +173,7 @@ OPT_OUT_TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def _verdict(rule: str, blocked: bool, reason: str) -> Verdict:
-    outcome: Outcome = "block" if blocked else "allow"
-    return Verdict(outcome, f"{PACK}.{rule}", RULE_VERSION, reason, CITATIONS[rule])
+_verdict = verdicts_for(PACK, RULE_VERSION, CITATIONS)
 
 
 def applies_to(jurisdiction: object) -> bool:
