@@ -35,21 +35,37 @@ def run_processes(target: Any, args: list[tuple[Any, ...]], timeout: float = 120
     for p in procs:
         p.start()
     reports: dict[int, Any] = {}
+    errors: dict[int, str] = {}
     deadline = time.monotonic() + timeout
     try:
-        while len(reports) < len(procs):
+        while len(reports) + len(errors) < len(procs):
             try:
                 worker, status, value = results.get(timeout=0.5)
             except queue.Empty:
+                if errors and time.monotonic() >= deadline:
+                    break
                 dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
                 assert not dead, f"a worker died without reporting (exit codes {dead})"
                 assert time.monotonic() < deadline, "workers did not finish in time"
                 continue
-            assert status == "ok", f"worker {worker}: {value}"
-            reports[worker] = value
+            if status == "ok":
+                reports[worker] = value
+            else:
+                errors[worker] = value
+                # The first failure aborts the barrier, so the others report a
+                # BrokenBarrierError too; wait a little for them so the root cause
+                # (the one that is not a broken barrier) is the one shown.
+                deadline = min(deadline, time.monotonic() + 10)
+        assert not errors, _root_cause_first(errors)
     finally:
         for p in procs:
             p.join(timeout=10)
             if p.is_alive():
                 p.kill()
     return [reports[w] for w in range(len(procs))]
+
+
+def _root_cause_first(errors: dict[int, str]) -> str:
+    """Every failing worker's report, the ones that are not a broken barrier first."""
+    ordered = sorted(errors.items(), key=lambda kv: kv[1].startswith("BrokenBarrierError"))
+    return "\n".join(f"worker {w}: {text}" for w, text in ordered)

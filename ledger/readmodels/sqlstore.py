@@ -25,6 +25,7 @@ import msgpack
 from eventsourcing.persistence import Transcoder
 
 from ledger.errors import StoreError
+from ledger.store.sqlite import while_locked
 from ledger.store.transcoder import EXT_DATE, EXT_DATETIME, EXT_UUID, MsgpackTranscoder
 from ledger.store.url import StoreConfig
 from ledger.store.writelock import sqlite_writer
@@ -298,7 +299,7 @@ class ReadStore:
         lite = sqlite3.connect(
             path, uri=uri, timeout=30, isolation_level=None, check_same_thread=False
         )
-        lite.execute("PRAGMA journal_mode=WAL")
+        while_locked(lambda: lite.execute("PRAGMA journal_mode=WAL"))
         # NORMAL, not FULL: a read model commits its rows and its position together,
         # so a power cut can only take both back to an earlier commit, which the
         # next catch-up redoes.  It never loses a ledger write: WAL frames are

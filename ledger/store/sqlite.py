@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -40,16 +41,46 @@ from ledger.store.heads import HeadCache
 from ledger.store.writelock import sqlite_writer
 from ledger.tamper.chain import GENESIS, event_hash
 
+T = TypeVar("T")
+
 APPEND_ONLY_MESSAGE = "arrears: events are append-only; record a correction event instead"
+
+
+# How long a new connection keeps asking for the lock that switching a brand-new
+# file to WAL needs.  SQLite answers that switch with "database is locked" at once,
+# without consulting the busy timeout, while another process opens the same file.
+WAL_SWITCH_PATIENCE_SECONDS = 30.0
 
 
 class DurableSQLiteConnectionPool(SQLiteConnectionPool):
     def _create_connection(self) -> SQLiteConnection:
-        connection = super()._create_connection()
+        connection = self._connect_waiting_for_wal_switch()
         cursor = connection.cursor()
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         return connection
+
+    def _connect_waiting_for_wal_switch(self) -> SQLiteConnection:
+        """Several processes opening one new store at once all get in, one after another."""
+        return while_locked(super()._create_connection)
+
+
+def while_locked(attempt: Callable[[], T]) -> T:
+    """``attempt()`` again, with growing pauses, while SQLite says the file is locked.
+
+    For the statements SQLite refuses at once instead of waiting out the busy
+    timeout (switching a new file to WAL while another process opens it).
+    """
+    deadline = time.monotonic() + WAL_SWITCH_PATIENCE_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            return attempt()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 class _ImmediateTransaction(SQLiteTransaction):
