@@ -127,11 +127,24 @@ class AgencySettings:
 
 @dataclass(frozen=True)
 class BuyerSettings:
-    """``[adapters.buyer.NAME]``: a debt buyer sale files are made for."""
+    """``[adapters.buyer.NAME]``: a debt buyer sale files are made for.
+
+    With a ``url`` (and ``secret_env`` to sign with), each account recorded as sold
+    to this buyer (by ``NAME`` or ``legal_name``) is also delivered to that endpoint
+    through the outbox, with its self-verifying history bundle.
+    """
 
     name: str
     legal_name: str = ""
+    url: str | None = None
+    secret_env: str | None = None
+    timeout: float = 30.0
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    def is_buyer(self, buyer: str) -> bool:
+        """Whether a sale recorded to ``buyer`` is a sale to this buyer."""
+        names = {self.name.strip().casefold(), self.legal_name.strip().casefold()} - {""}
+        return buyer.strip().casefold() in names
 
 
 @dataclass(frozen=True)
@@ -390,8 +403,21 @@ def _agency(name: str, table: _Table) -> AgencySettings:
 
 
 def _buyer(name: str, table: _Table) -> BuyerSettings:
+    url = table.text("url")
+    secret_env = table.env_name("secret_env")
+    if url is not None and secret_env is None:
+        raise AdapterConfigError(
+            f"[{table.where}] has a url but no secret_env to sign sale deliveries with",
+            section=table.where,
+            key="secret_env",
+        )
     return BuyerSettings(
-        name=name, legal_name=table.text("legal_name", "") or "", options=table.rest()
+        name=name,
+        legal_name=table.text("legal_name", "") or "",
+        url=url,
+        secret_env=secret_env,
+        timeout=table.number("timeout", 30.0),
+        options=table.rest(),
     )
 
 

@@ -11,7 +11,8 @@ the partner and the status, never the body (it may hold personal data).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,6 +22,9 @@ from adapters.outbox.base import DeliveryError, PermanentDeliveryError
 from adapters.signing import HEADER, sign
 
 RETRYABLE_4XX = frozenset({408, 425, 429})
+#: A partner's reference is kept only when it looks like one (a case number), never free text.
+_REFERENCE = re.compile(r"[A-Za-z0-9_.:/#-]{1,128}")
+_REFERENCE_FIELDS = ("reference", "firm_reference", "id")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -74,3 +78,20 @@ def post_signed(
     if 400 <= status < 500 and status not in RETRYABLE_4XX:
         raise PermanentDeliveryError(f"{what}: it refused the delivery")
     raise DeliveryError(what, retry_after=retry_after(response))
+
+
+def partner_reference(response: httpx.Response) -> str:
+    """The partner's own reference for a delivery (a case number), if its answer names one."""
+    try:
+        data = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if not isinstance(data, Mapping):
+        return ""
+    for name in _REFERENCE_FIELDS:
+        value = data.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            text = str(value)
+            if _REFERENCE.fullmatch(text):
+                return text
+    return ""

@@ -55,7 +55,7 @@ class ContactGateUseCases(ServiceCore):
         return decide(
             self.contact_rules,
             account,
-            self._debtor_of(account),
+            self.debtor_of(account),
             channel=channel,
             purpose=purpose,
             at=at,
@@ -284,7 +284,7 @@ class ContactGateUseCases(ServiceCore):
         """The channels the contact gate allows for a collection contact at ``at``."""
         moment = ensure_utc(at) if at is not None else self._now()
         account = self._load(account_id, Account, fresh=False)
-        debtor = self._debtor_of(account)
+        debtor = self.debtor_of(account)
         return tuple(
             channel
             for channel in WORK_CHANNELS

@@ -171,11 +171,18 @@ class ServiceCore:
                 return found
             start = batch[-1].id + 1
 
-    def _debtor_or_none(self, debtor_id: UUID) -> Debtor | None:
+    def _debtor_or_none(self, debtor_id: UUID, *, fresh: bool = False) -> Debtor | None:
         try:
-            return self._load(debtor_id, Debtor, fresh=False)
+            return self._load(debtor_id, Debtor, fresh=fresh)
         except errors.DebtorNotFound:
             return None
 
-    def _debtor_of(self, account: Account) -> Debtor | None:
-        return None if account.debtor_id is None else self._debtor_or_none(account.debtor_id)
+    def debtor_of(self, account: Account, *, fresh: bool = False) -> Debtor | None:
+        """The account's debtor; None when it names none or the debtor is not in the store.
+
+        ``fresh`` for what leaves the ledger (a sale file, a placement file): it then
+        includes changes other processes made since this one cached the debtor.
+        """
+        if account.debtor_id is None:
+            return None
+        return self._debtor_or_none(account.debtor_id, fresh=fresh)

@@ -20,7 +20,6 @@ from uuid import UUID
 
 import structlog
 
-from ledger import errors
 from ledger.domain.account import Account
 from ledger.domain.debtor import Debtor
 from ledger.logs import register_personal_values
@@ -102,7 +101,7 @@ def _placement_row(service: LedgerService, account: Account, today: date) -> dic
         flags.append("time_barred")
     if account.in_breathing_space(today):
         flags.append("breathing_space")
-    debtor = _debtor(service, account)
+    debtor = service.debtor_of(account, fresh=True)
     if debtor is not None and debtor.erased:
         flags.append("personal_data_erased")
         debtor = None
@@ -130,15 +129,6 @@ def _placement_row(service: LedgerService, account: Account, today: date) -> dic
     }
     row.update(_debtor_columns(debtor))
     return row
-
-
-def _debtor(service: LedgerService, account: Account) -> Debtor | None:
-    if account.debtor_id is None:
-        return None
-    try:
-        return service.get_debtor(account.debtor_id)
-    except errors.DebtorNotFound:
-        return None
 
 
 def _debtor_columns(debtor: Debtor | None) -> dict[str, str]:

@@ -209,15 +209,6 @@ def _selected(
     return chosen, refused
 
 
-def _debtor(service: LedgerService, account: Account) -> Debtor | None:
-    if account.debtor_id is None:
-        return None
-    try:
-        return service.get_debtor(account.debtor_id)
-    except errors.DebtorNotFound:
-        return None
-
-
 def _screen(
     service: LedgerService, request: SaleRequest, sale_id: str
 ) -> tuple[list[_Candidate], list[Refused]]:
@@ -230,11 +221,13 @@ def _screen(
         account = service.get_account(aid)
         sale = _sale_of(service, aid) if account.status == Status.SOLD else None
         if sale is not None and (sale.buyer, sale.portfolio_reference) == (request.buyer, sale_id):
-            candidates[aid] = _Candidate(account, _debtor(service, account), sale.price)
+            candidates[aid] = _Candidate(
+                account, service.debtor_of(account, fresh=True), sale.price
+            )
             continue
         if request.creditors and Status(account.status) not in OPEN_STATUSES:
             continue  # "every open account of the creditor": closed and sold ones are not asked
-        debtor = _debtor(service, account)
+        debtor = service.debtor_of(account, fresh=True)
         reasons = refusal_reasons(
             account,
             debtor,
@@ -290,7 +283,7 @@ def _address(address: dict[str, str]) -> str:
     return ", ".join(str(v) for v in address.values() if v)
 
 
-def _account_row(
+def account_row(
     sale_id: str, export: AccountExport, debtor: Debtor | None, price: int | None
 ) -> dict[str, str]:
     account, item = export.account, export.itemization
@@ -459,7 +452,7 @@ def _write_sale(
         if debtor is not None:
             register_personal_values(debtor.name, *debtor.phones, *debtor.emails)
         price = c.recorded_price if c.recorded_price is not None else prices.get(c.key)
-        rows.append(_account_row(result.sale_id, export, debtor, price))
+        rows.append(account_row(result.sale_id, export, debtor, price))
         files[f"{BUNDLE_DIR}/{c.key}.json"] = render_json(export.bundle)
         cur = export.account.currency
         total = totals.setdefault(cur, {"accounts": 0, "balance": 0, "price": None})

@@ -22,7 +22,6 @@ the account as a note, once.  Plain ``http://`` is refused except on loopback.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,7 +37,7 @@ from adapters.config import (
 )
 from adapters.lawfirm.package import ReferralNotDeliverable, build_package
 from adapters.outbox.base import Adapter, Job, PermanentDeliveryError, event_key
-from adapters.signed_http import check_https, post_signed
+from adapters.signed_http import check_https, partner_reference, post_signed
 from ledger.clock import ensure_utc
 from ledger.domain.account import Account
 from ledger.domain.ids import child_id
@@ -48,9 +47,6 @@ log = structlog.get_logger("arrears.lawfirm")
 
 ADAPTER_NAME = "lawfirm"
 PARTNER_KIND = "law_firm"
-#: A firm's reference is kept only when it looks like one (a case number), never free text.
-_REFERENCE = re.compile(r"[A-Za-z0-9_.:/#-]{1,128}")
-_REFERENCE_FIELDS = ("reference", "firm_reference", "id")
 
 
 def firm_secrets(
@@ -156,24 +152,7 @@ class LawFirmAdapter:
             package_digest=package.digest,
             status=response.status_code,
         )
-        return self._reference(response)
-
-    @staticmethod
-    def _reference(response: httpx.Response) -> str:
-        """The firm's reference for the referral, if its answer names one."""
-        try:
-            data = response.json()
-        except (ValueError, UnicodeDecodeError):
-            return ""
-        if not isinstance(data, Mapping):
-            return ""
-        for field in _REFERENCE_FIELDS:
-            value = data.get(field)
-            if isinstance(value, str | int) and not isinstance(value, bool):
-                text = str(value)
-                if _REFERENCE.fullmatch(text):
-                    return text
-        return ""
+        return partner_reference(response)
 
     # ------------------------------------------------------------- outcomes
 

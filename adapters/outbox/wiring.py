@@ -21,7 +21,7 @@ from ledger.services import LedgerService
 from plugins.gate import PackMap
 from plugins.manager import call_hook
 
-#: Builders other adapters register (law firms, agencies): config -> their adapters.
+#: Builders other adapters register (law firms, agencies, buyers): config -> their adapters.
 AdapterFactory = Callable[
     [AdaptersConfig, LedgerService, Mapping[str, str] | None], Sequence[Adapter]
 ]
@@ -54,6 +54,7 @@ def build_adapters(
     if settings.email is not None:
         adapters.append(EmailAdapter(settings.email, renderer, environ=environ))
     from adapters.agency.webhooks import agency_adapters
+    from adapters.debt_sale.delivery import buyer_adapters
     from adapters.lawfirm import lawfirm_adapters
     from adapters.plugin_channel import plugin_channel_adapters
 
@@ -62,7 +63,7 @@ def build_adapters(
         channels = [c for batch in call_hook(plugins, "arrears_channels") for c in batch or ()]
         adapters.extend(plugin_channel_adapters(channels, renderer, served=served))
 
-    for factory in (lawfirm_adapters, agency_adapters, *EXTRA_FACTORIES):
+    for factory in (lawfirm_adapters, agency_adapters, buyer_adapters, *EXTRA_FACTORIES):
         adapters.extend(factory(settings, service, environ))
     return adapters
 

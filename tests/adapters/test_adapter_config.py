@@ -24,6 +24,7 @@ SECRETS = {
     "ARREARS_SMTP_PASSWORD": "password",
     "ARREARS_LAWFIRM_SMITH_SECRET": "whsec_firm",
     "ARREARS_AGENCY_NORTHWIND_SECRET": "whsec_agency",
+    "ARREARS_BUYER_PORTFOLIO_PARTNERS_SECRET": "whsec_buyer",
 }
 
 
@@ -50,11 +51,17 @@ def test_the_example_config_has_every_section_and_parses() -> None:
 def test_the_example_builds_an_outbox_with_secrets_from_the_environment(
     svc: LedgerService, pm: ArrearsPluginManager
 ) -> None:
-    """The engine gets the SMS, e-mail, law-firm and agency-webhook adapters and the
-    [adapters.outbox] policy."""
+    """The engine gets the SMS, e-mail, law-firm, agency-webhook and buyer adapters and
+    the [adapters.outbox] policy."""
     engine = build_outbox(svc, example(), pm, environ=SECRETS)
     try:
-        assert sorted(engine.adapters) == ["agency_webhook", "email", "lawfirm", "sms"]
+        assert sorted(engine.adapters) == [
+            "agency_webhook",
+            "buyer_sale",
+            "email",
+            "lawfirm",
+            "sms",
+        ]
         sms = engine.adapters["sms"]
         assert isinstance(sms, SmsAdapter) and isinstance(engine.adapters["email"], EmailAdapter)
         assert sms.url == "https://api.twilio.com/2010-04-01/Accounts/ACexample/Messages.json"
