@@ -11,7 +11,7 @@ from uuid import UUID
 
 import pytest
 from conftest import JANE, placement, usd
-from test_lawfirm import LEASE, POLICY, SECRET, Answer, Firm
+from test_lawfirm import LEASE, POLICY, SECRET, Answer, Firm, Killed
 
 from adapters.config import AdapterConfigError, BuyerSettings, parse_adapters
 from adapters.debt_sale.delivery import SaleDeliveryAdapter, buyer_adapters
@@ -244,3 +244,29 @@ def test_config_rules_for_buyer_delivery() -> None:
         "TEST_BUYER_SECRET",
         20.0,
     )
+
+
+def test_worker_killed_after_the_buyer_took_the_account_delivers_it_again_with_the_same_key(
+    svc: LedgerService, buyer: Firm, clock: MovableClock
+) -> None:
+    """The buyer sees one key twice (it deduplicates by it); the ledger records one ack."""
+    adapter = adapter_for(buyer.url)
+    real_deliver = adapter.deliver
+
+    def deliver_then_die(job: Any, service: LedgerService) -> str:
+        real_deliver(job, service)
+        raise Killed
+
+    try:
+        account_id = sold(svc)
+        adapter.deliver = deliver_then_die  # type: ignore[method-assign]
+        with pytest.raises(Killed):
+            engine(svc, adapter, clock).run()
+        del adapter.deliver
+        clock.advance(timedelta(seconds=LEASE + 1))
+        assert engine(svc, adapter, clock).run().delivered["buyer_sale"] == 1
+    finally:
+        adapter.close()
+    assert list(buyer.keys.values()) == [2] and len(buyer.cases) == 1
+    (ack,) = acks(svc, account_id)
+    assert ack.partner_reference == "CASE-1"
