@@ -6,15 +6,19 @@ every account's stream through the domain's own ``apply`` and, just before each
 outbound contact, asks today's rules about that contact as of the moment it
 happened — with the account exactly as the ledger knew it then.
 
-Known approximation: the debtor view (time zone, jurisdiction) is the debtor as
-now recorded, not as of the contact; a move between states shows up as today's
-zone.  Contacts whose violation was already flagged when recorded are marked
-``flagged_then`` so a reviewer can tell old findings from new ones.
+The debtor is taken as of the contact too: a debtor who moved from Chicago to
+New York is judged in Chicago's hours for the calls made before the move (the
+debtor's record as the ledger held it at the contact's moment, or as first
+registered when the contact predates it).  Contacts whose violation was already
+flagged when recorded are marked ``flagged_then`` so a reviewer can tell old
+findings from new ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import bisect
+import copy
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,10 +82,29 @@ def _account_streams(ledger: Ledger) -> Iterator[list[Any]]:
             yield stream
 
 
+class DebtorTimeline:
+    """One debtor's record after each of its events, to answer "as of when?"."""
+
+    def __init__(self, events: Sequence[Any]) -> None:
+        self._moments: list[datetime] = []
+        self._states: list[Debtor] = []
+        debtor: Any = None
+        for event in events:
+            debtor = event.mutate(debtor)
+            self._moments.append(event.timestamp)
+            self._states.append(copy.deepcopy(debtor))
+
+    def as_of(self, moment: datetime) -> Debtor | None:
+        if not self._states:
+            return None
+        index = bisect.bisect_right(self._moments, moment)
+        return self._states[max(index - 1, 0)]
+
+
 def audit_contacts(
     ledger: Ledger,
     rules: ContactRules,
-    debtor_of: Callable[[UUID], Debtor | None],
+    debtor_events: Callable[[UUID], Sequence[Any]],
     *,
     since: datetime | None = None,
     pack: str | None = None,
@@ -91,19 +114,24 @@ def audit_contacts(
     ``pack`` keeps only the verdicts of that rule pack (rule ids ``<pack>.*``)."""
     report = AuditReport(since=since, pack=pack)
     prefix = None if pack is None else f"{pack}."
+    timelines: dict[UUID, DebtorTimeline] = {}
     for stream in _account_streams(ledger):
         report.accounts += 1
         flagged = {e.contact_id for e in stream if isinstance(e, Account.ContactViolationFlagged)}
         account: Any = None
-        debtor: Debtor | None = None
         for event in stream:
             if (
                 isinstance(event, Account.ContactRecorded)
                 and event.direction == "outbound"
                 and (since is None or event.occurred_at >= since)
             ):
-                if debtor is None and account.debtor_id is not None:
-                    debtor = debtor_of(account.debtor_id)
+                debtor = None
+                if account.debtor_id is not None:
+                    timeline = timelines.get(account.debtor_id)
+                    if timeline is None:
+                        timeline = DebtorTimeline(debtor_events(account.debtor_id))
+                        timelines[account.debtor_id] = timeline
+                    debtor = timeline.as_of(event.occurred_at)
                 report.contacts_checked += 1
                 decision = decide(
                     rules,

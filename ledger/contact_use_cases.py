@@ -172,7 +172,7 @@ class ContactGateUseCases(ServiceCore):
         return audit_contacts(
             self.ledger,
             self.contact_rules,
-            lambda debtor_id: self._debtor_or_none(debtor_id),
+            lambda debtor_id: list(self.ledger.events.get(debtor_id)),
             since=None if since is None else ensure_utc(since),
             pack=pack,
         )

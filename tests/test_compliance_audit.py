@@ -66,17 +66,55 @@ def test_audit_finds_contacts_that_break_todays_rules(
         aid, channel="sms", direction="outbound", outcome="sent", occurred_at=chicago(2026, 3, 3, 7)
     )
     gated.record_contact(  # lawful
-        aid, channel="phone", direction="outbound", outcome="busy", occurred_at=chicago(2026, 3, 3, 8)
+        aid,
+        channel="phone",
+        direction="outbound",
+        outcome="busy",
+        occurred_at=chicago(2026, 3, 3, 8),
     )
     report = gated.compliance_audit()
     assert (report.accounts, report.contacts_checked) == (1, 3)
-    found = [(f.occurred_at, f.verdict.rule, f.verdict.version, f.flagged_then) for f in report.findings]
+    found = [
+        (f.occurred_at, f.verdict.rule, f.verdict.version, f.flagged_then) for f in report.findings
+    ]
     assert found == [
         (chicago(2026, 3, 2, 21, 15), "us_reg_f.inconvenient_time", "1", False),
         (chicago(2026, 3, 3, 7), "us_reg_f.inconvenient_time", "1", True),
     ]
     assert gated.compliance_audit(since=chicago(2026, 3, 3, 0)).findings[0].flagged_then
     assert gated.compliance_audit(pack="uk_conc").findings == []
+
+
+def test_audit_judges_each_contact_in_the_time_zone_the_debtor_had_then(
+    gated: LedgerService, clock: MovableClock
+) -> None:
+    """A call at 20:30 in Chicago (21:30 in New York) stays lawful after Jane moves east;
+    the same hour after the move is a finding."""
+    account = gated.place_account(placement(), debtor=JANE)
+    assert account.debtor_id is not None
+    clock.set(chicago(2026, 3, 2, 20, 30))
+    gated.record_contact(
+        account.id,
+        channel="phone",
+        direction="outbound",
+        outcome="busy",
+        occurred_at=chicago(2026, 3, 2, 20, 30),
+    )
+    clock.set(chicago(2026, 3, 3, 9, 0))
+    gated.update_debtor_contact_details(account.debtor_id, time_zone="America/New_York")
+    clock.set(chicago(2026, 3, 3, 20, 45))
+    gated.record_contact(  # flagged when recorded: 21:45 in New York
+        account.id,
+        channel="phone",
+        direction="outbound",
+        outcome="busy",
+        occurred_at=chicago(2026, 3, 3, 20, 30),
+    )
+    report = gated.compliance_audit()
+    assert report.contacts_checked == 2
+    assert [(f.occurred_at, f.verdict.rule) for f in report.findings] == [
+        (chicago(2026, 3, 3, 20, 30), "us_reg_f.inconvenient_time")
+    ]
 
 
 def test_compliance_audit_command_prints_table_and_json(
@@ -130,7 +168,9 @@ def test_worklist_lists_the_channels_the_gate_leaves_open(
     (left out by the policy); at 22:00 Chicago time only letters remain open."""
     texts_off = gated.place_account(placement("A-1"), debtor=JANE).id
     gated.revoke_consent(texts_off, "sms", evidence="STOP reply")
-    plain = gated.place_account(placement("A-2", principal=Money.parse("5000.00", "USD")), debtor=JANE).id
+    plain = gated.place_account(
+        placement("A-2", principal=Money.parse("5000.00", "USD")), debtor=JANE
+    ).id
     clock.set(chicago(2026, 3, 2, 12, 0))
     noon = {i.account_id: i.open_channels for i in gated.worklist().items}
     assert noon[str(plain)] == ("phone", "sms", "email", "letter", "visit")
