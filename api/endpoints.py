@@ -21,6 +21,7 @@ from api.errors import bad_request
 from api.schemas import Schema
 from ledger import errors
 from ledger.access import Principal, require
+from ledger.domain.account import Account
 from ledger.services import LedgerService
 
 
@@ -92,8 +93,12 @@ class Call:
             )
         return limit
 
-    def summary(self) -> dict[str, Any]:
-        """The account's summary again, after a write: the response reflects the write."""
+    def summary(self, after: Account | None = None) -> dict[str, Any]:
+        """The account's summary again, after a write: the response reflects the write.
+
+        ``after``, the account a command returned, saves reading it back from the store."""
+        if after is not None:
+            return self.service.summary_of(after)
         return self.service.live_account_summary(self.account_id)
 
 

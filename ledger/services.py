@@ -799,7 +799,11 @@ class LedgerService(ContactGateUseCases):
     def live_account_summary(self, account_id: UUID) -> dict[str, Any]:
         """The account summary computed from the account's events now (no read model):
         what a write's response shows, without waiting for the projection."""
-        return live_summary(self.get_account(account_id), self._now())
+        return self.summary_of(self.get_account(account_id))
+
+    def summary_of(self, account: Account) -> dict[str, Any]:
+        """The summary of an account a command just returned (already up to date)."""
+        return live_summary(account, self._now())
 
     # read-side use cases (reports, worklist, forecast, time processes) go below this line
 

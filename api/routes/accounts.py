@@ -594,7 +594,7 @@ def post_payment(call: Call) -> Reply:
     currency = result.account.currency
     payment = result.account.payments.get(result.payment_id)
     split = dict(payment["allocation"]) if payment is not None else {}
-    after = views.account_summary(call.summary())
+    after = views.account_summary(call.summary(result.account))
     return Reply(
         201 if result.created else 200,
         {

@@ -11,6 +11,7 @@ over at once; SQLite's own lock still orders writers of different processes.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 
@@ -18,6 +19,7 @@ _locks: dict[str, threading.RLock] = {}
 _guard = threading.Lock()
 
 
+@functools.lru_cache(maxsize=64)
 def _key(db_name: str) -> str | None:
     """The file a database name denotes; None for in-memory databases (no sharing)."""
     name = db_name
@@ -27,7 +29,7 @@ def _key(db_name: str) -> str | None:
             return None
     if not name or name == ":memory:":
         return None
-    return os.path.realpath(name)
+    return os.path.realpath(name)  # cached: resolving it cost more than a commit
 
 
 def sqlite_writer(db_name: str) -> threading.RLock | None:
