@@ -8,9 +8,11 @@ action                        admin  collector  auditor  agency  lawfirm
 account.read                  yes    yes        yes      yes     yes
 account.write                 yes    yes        no       no      no
 contact.write                 yes    yes        no       yes     yes
+message.write                 yes    yes        no       no      no
 promise.write                 yes    yes        no       yes     yes
 payment.write                 yes    yes        no       yes     yes
-legal_status.write            yes    yes        no       no      yes
+payment.reverse               yes    yes        no       no      no
+legal_status.write            yes    yes        no       yes     yes
 history.read                  yes    yes        yes      no      no
 feed.read                     yes    yes        yes      yes     yes
 report.read                   yes    no         yes      no      no
@@ -32,8 +34,10 @@ plans, disputes, complaints, consent, placement with an agency, referral,
 sale, closure.  History and verification of one account are ``history.read``;
 ledger-wide verification, portfolio reports and the cash forecast are
 ``report.read``; lists (accounts, worklist) are ``account.read`` filtered with
-``sees_account``, as the feed is for ``feed.read``.  An agency records no legal
-status: legal status only changes while a law firm holds the account.
+``sees_account``, as the feed is for ``feed.read``.  Agencies and law firms
+record what happened on the accounts they hold (contacts, promises, payments,
+legal status); asking Arrears to send a message (``message.write``) and taking
+a payment back (``payment.reverse``) stay with the creditor's side.
 
 ``can(principal, action)`` without an account says whether the role may do the
 action on some account; whenever a request concerns an account, pass it.
@@ -77,8 +81,10 @@ ACTIONS = (
     "account.read",
     "account.write",
     "contact.write",
+    "message.write",
     "promise.write",
     "payment.write",
+    "payment.reverse",
     "legal_status.write",
     "history.read",
     "report.read",
@@ -92,8 +98,10 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "account.write": frozenset({"admin", "collector"}),
     "contact.write": frozenset({"admin", "collector", "agency", "lawfirm"}),
     "promise.write": frozenset({"admin", "collector", "agency", "lawfirm"}),
+    "message.write": frozenset({"admin", "collector"}),
     "payment.write": frozenset({"admin", "collector", "agency", "lawfirm"}),
-    "legal_status.write": frozenset({"admin", "collector", "lawfirm"}),
+    "payment.reverse": frozenset({"admin", "collector"}),
+    "legal_status.write": frozenset({"admin", "collector", "agency", "lawfirm"}),
     "history.read": frozenset({"admin", "collector", "auditor"}),
     "report.read": frozenset({"admin", "auditor"}),
     "feed.read": frozenset(ROLES),

@@ -33,9 +33,11 @@ action              admin  collector  auditor  agency  lawfirm
 account.read        yes    yes        yes      yes     yes
 account.write       yes    yes        no       no      no
 contact.write       yes    yes        no       yes     yes
+message.write       yes    yes        no       no      no
 promise.write       yes    yes        no       yes     yes
 payment.write       yes    yes        no       yes     yes
-legal_status.write  yes    yes        no       no      yes
+payment.reverse     yes    yes        no       no      no
+legal_status.write  yes    yes        no       yes     yes
 history.read        yes    yes        yes      no      no
 feed.read           yes    yes        yes      yes     yes
 report.read         yes    no         yes      no      no

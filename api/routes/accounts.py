@@ -452,7 +452,7 @@ MESSAGE = obj(
     "POST",
     "/v1/accounts/{id}/messages",
     tag="contacts",
-    action="contact.write",
+    action="message.write",
     body=MESSAGE,
     responses={
         202: (
@@ -625,7 +625,7 @@ REVERSAL = obj(
     "POST",
     "/v1/accounts/{id}/payments/{payment_id}/reversal",
     tag="payments",
-    action="payment.write",
+    action="payment.reverse",
     body=REVERSAL,
     responses={
         201: (

@@ -65,8 +65,10 @@ ISSUE: dict[str, frozenset[str]] = {
     "account.write": frozenset({"admin", "collector"}),
     "contact.write": frozenset({"admin", "collector", "agency", "lawfirm"}),
     "promise.write": frozenset({"admin", "collector", "agency", "lawfirm"}),
+    "message.write": frozenset({"admin", "collector"}),
     "payment.write": frozenset({"admin", "collector", "agency", "lawfirm"}),
-    "legal_status.write": frozenset({"admin", "collector", "lawfirm"}),
+    "payment.reverse": frozenset({"admin", "collector"}),
+    "legal_status.write": frozenset({"admin", "collector", "agency", "lawfirm"}),
     "history.read": frozenset({"admin", "collector", "auditor"}),
     "feed.read": frozenset(ROLES),
     "report.read": frozenset({"admin", "auditor"}),
@@ -175,14 +177,14 @@ ROUTES: dict[tuple[str, str], Spec] = {
     ),
     ("GET", f"{A}/contact-check"): Spec("account.read", query="?channel=email"),
     ("POST", f"{A}/messages"): Spec(
-        "contact.write", 202, {"channel": "email", "template": "reminder"}
+        "message.write", 202, {"channel": "email", "template": "reminder"}
     ),
     ("POST", f"{A}/promises"): Spec(
         "promise.write", 201, {"amount": "100.00", "due_date": "2026-03-20"}
     ),
     ("POST", f"{A}/payments"): Spec("payment.write", 201, {"amount": "10.00", "method": "card"}),
     ("POST", f"{A}/payments/{{payment_id}}/reversal"): Spec(
-        "payment.write", 201, {"reason": "returned unpaid"}, prereq="payment"
+        "payment.reverse", 201, {"reason": "returned unpaid"}, prereq="payment"
     ),
     ("POST", f"{A}/plans"): Spec("account.write", 201, {"installments": INSTALLMENTS}),
     ("POST", f"{A}/plans/{{plan_id}}/amendment"): Spec(
@@ -551,6 +553,13 @@ async def test_route_x_caller(session: Session, route: tuple[str, str], name: st
     before = session.version(account_id) if on_account else None
     response = await session.send(method, url, token, spec.request_body(name))
 
+    if outcome == "ok" and route == ("POST", f"{A}/legal-status") and caller.role == "agency":
+        # The agency may record legal status, but the ledger takes it only while a law
+        # firm holds the account: a domain refusal, not an access one, and nothing recorded.
+        assert response.status == 422, response.text
+        assert response.json["error"]["code"] == "invalid_transition"
+        assert session.version(account_id) == before
+        return
     if outcome == "ok":
         assert response.status == spec.ok, response.text
         return
