@@ -144,7 +144,15 @@ def _parse_body(endpoint: Endpoint, body: bytes, content_type: str = JSON) -> di
     media_type = content_type.split(";")[0].strip().lower()
     if media_type in endpoint.raw_media_types:
         return {}  # the handler reads the raw body (a CSV file, a gateway's form post)
-    data = parse_json(body) if body.strip() else {}
+    if not body.strip():
+        required = endpoint.body.get("required", ())
+        if required:
+            raise bad_request(
+                "malformed_json",
+                f"the request body is empty: send a JSON object with {', '.join(required)}",
+            )
+        return {}  # nothing to say (e.g. POST .../deceased): an empty object
+    data = parse_json(body)
     if not isinstance(data, dict):
         raise bad_request("invalid_type", "the request body must be a JSON object", field="body")
     validate(endpoint.body, data, "body")
@@ -340,6 +348,8 @@ class JsonErrorHandler(ErrorHandler):
             return response
         if isinstance(exception, SanicException):
             status = int(getattr(exception, "status_code", 500) or 500)
+            if status == 413 and "header" in str(exception).lower():
+                status = 431  # Sanic says 413 for headers too; the client must know which
             headers = {str(k): str(v) for k, v in (getattr(exception, "headers", {}) or {}).items()}
         if status >= 500:
             structlog.get_logger("arrears.http").error(
@@ -362,9 +372,12 @@ def _sanic_message(request: Request, status: int, exception: Exception) -> str:
         return "no such route; see /openapi.json or /docs"
     if status == 405:
         return f"{request.method} is not allowed here"
+    state = getattr(request.app.ctx, "state", None)
     if status == 413:
-        state = getattr(request.app.ctx, "state", None)
         return _too_large(state.config) if state is not None else "the request is too large"
+    if status == 431:
+        limit = f" of {state.config.max_header_size} bytes" if state is not None else ""
+        return f"the request headers are over the limit{limit}"
     return str(exception).splitlines()[0][:200] if str(exception) else "bad request"
 
 

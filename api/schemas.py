@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
+from uuid import UUID
 
 from api.errors import ApiError, bad_request
 
@@ -296,6 +297,11 @@ def _validate_string(schema: Schema, value: str, where: str) -> None:
         parse_day(value, where)
     elif fmt == "date-time":
         parse_moment(value, where)
+    elif fmt == "uuid":
+        try:
+            UUID(value)
+        except ValueError:
+            raise _fail(schema, where, "invalid_value", f"{where} is not a UUID") from None
 
 
 def _validate_object(schema: Schema, value: dict[str, Any], where: str) -> None:
@@ -335,8 +341,17 @@ def parse_json(body: bytes, where: str = "body") -> Any:
     def refuse(constant: str) -> Any:
         raise ValueError(f"{constant} is not JSON")
 
+    def once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # Which of two "amount"s did the client mean?  Refused rather than guessed.
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"the key {key!r} appears twice in one object")
+            out[key] = value
+        return out
+
     try:
-        return json.loads(body, parse_constant=refuse)
+        return json.loads(body, parse_constant=refuse, object_pairs_hook=once_each)
     except (ValueError, RecursionError) as e:
         raise bad_request(
             "malformed_json", f"the request {where} is not valid JSON: {_first_line(e)}"

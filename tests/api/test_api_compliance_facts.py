@@ -64,9 +64,7 @@ async def test_a_time_barred_debt_cannot_be_referred(admin: Api, account: dict[s
     account_id = account["id"]
     limitation = {"expires_on": "2026-03-01", "basis": "IL 5-year written contract"}
     assert (await admin.post(f"/v1/accounts/{account_id}/limitation", limitation)).status == 201
-    referral = await admin.post(
-        f"/v1/accounts/{account_id}/legal-referral", {"firm": "Dewey & Co"}
-    )
+    referral = await admin.post(f"/v1/accounts/{account_id}/legal-referral", {"firm": "Dewey & Co"})
     assert (referral.status, error_code(referral)) == (422, "contact_blocked")
     blocked = [v for v in referral.json["error"]["details"]["verdicts"] if v["outcome"] == "block"]
     assert [v["rule"] for v in blocked] == ["us_reg_f.time_barred_suit"]

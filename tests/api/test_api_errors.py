@@ -20,6 +20,8 @@ from ledger.services import LedgerService
         (b"[1, 2]", "invalid_type"),
         (b'{"amount": NaN}', "malformed_json"),
         (b"\xff\xfe", "malformed_json"),
+        (b'{"creditor": "a", "creditor": "b"}', "malformed_json"),
+        (b"", "malformed_json"),
     ],
 )
 async def test_malformed_bodies_are_400(admin: Api, body: bytes, code: str) -> None:
@@ -52,6 +54,30 @@ async def test_bad_fields_are_400(admin: Api, change: dict[str, Any], code: str)
     response = await admin.post("/v1/accounts", placement_body(**change))
     assert response.status == 400, response.text
     assert error_code(response) == code
+
+
+async def test_a_debtor_id_that_is_not_a_uuid_is_400(admin: Api) -> None:
+    """An existing debtor named by something that cannot be an id: 400, not a 500."""
+    body = placement_body(debtor_id="not-a-uuid")
+    del body["debtor"]
+    response = await admin.post("/v1/accounts", body)
+    assert response.status == 400, response.text
+    assert error_code(response) == "invalid_value"
+    assert response.json["error"]["details"]["field"] == "debtor_id"
+
+
+async def test_an_empty_body_is_an_empty_object_only_where_nothing_is_required(
+    admin: Api,
+) -> None:
+    """POST .../deceased needs nothing; POST .../payments with no body is malformed."""
+    placed = await admin.post("/v1/accounts", placement_body())
+    account = placed.json["id"]
+    empty_payment = await admin.post(f"/v1/accounts/{account}/payments", content=b"")
+    assert empty_payment.status == 400
+    assert error_code(empty_payment) == "malformed_json"
+    assert "amount" in empty_payment.json["error"]["message"]
+    deceased = await admin.post(f"/v1/accounts/{account}/deceased", content=b"")
+    assert deceased.status == 201, deceased.text
 
 
 async def test_a_missing_field_is_named(admin: Api) -> None:

@@ -97,6 +97,9 @@ def test_arrears_serve_answers_over_http(served: tuple[str, str, subprocess.Pope
         assert too_big.status_code == 413
         assert too_big.json()["error"]["code"] == "payload_too_large"
         assert http.get("/v1/accounts", headers={"Authorization": "Bearer nope"}).status_code == 401
+        big_header = http.get("/v1/accounts", headers={"X-Padding": "x" * 20000})
+        assert big_header.status_code == 431
+        assert big_header.json()["error"]["code"] == "headers_too_large"
         assert "arrears_http_requests_total" in http.get("/metrics").text
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=20) == 0
