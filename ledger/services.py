@@ -711,6 +711,7 @@ class LedgerService(ContactGateUseCases):
         judgment_amount: Money | None = None,
         judgment_date: date | None = None,
         court_reference: str | None = None,
+        details: str = "",
     ) -> Account:
         at = self._now()
 
@@ -728,6 +729,7 @@ class LedgerService(ContactGateUseCases):
                 judgment_amount=judgment_amount.minor if judgment_amount else None,
                 judgment_date=judgment_date,
                 court_reference=court_reference,
+                details=details,
             )
 
         return self._account(account_id, run)

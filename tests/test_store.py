@@ -131,7 +131,9 @@ def one_line(message: str) -> None:
         pytest.param("DELETE FROM {table}", id="delete-all"),
     ],
 )
-def test_database_refuses_update_and_delete(book: tuple[LedgerService, UUID], statement: str) -> None:
+def test_database_refuses_update_and_delete(
+    book: tuple[LedgerService, UUID], statement: str
+) -> None:
     """The database itself (raw SQL, no Arrears code) refuses to change or remove a stored event."""
     service, _ = book
     before = select_rows(service.ledger)
@@ -153,7 +155,10 @@ def test_postgres_refuses_truncate(pg_schema_url: str, clock: MovableClock) -> N
         service = LedgerService(ledger, clock)
         service.place_account(placement(), debtor=JANE)
         before = select_rows(ledger)
-        with raw_sql(ledger) as (conn, table, _), pytest.raises(Exception, match="append-only") as caught:
+        with (
+            raw_sql(ledger) as (conn, table, _),
+            pytest.raises(Exception, match="append-only") as caught,
+        ):
             conn.execute(f"TRUNCATE {table}")
         assert "TRUNCATE refused" in str(caught.value)
         assert select_rows(ledger) == before != []
@@ -442,6 +447,46 @@ def test_snapshot_load_equals_full_replay(store_url: str, clock: MovableClock) -
 
 
 # ----------------------------------------------------------------- upcasting
+
+
+def test_v1_legal_status_event_reads_with_empty_details(
+    book: tuple[LedgerService, UUID], store_url: str, clock: MovableClock
+) -> None:
+    """A LegalStatusChanged stored before ``details`` existed reads back with details ""."""
+    service, account_id = book
+    ledger = service.ledger
+    service.refer_to_law_firm(account_id, "Law & Partners")
+    account = copy.deepcopy(service.get_account(account_id))
+    clock.advance(timedelta(minutes=5))
+    account.change_legal_status(
+        at=clock.now(),
+        legal_status="suit_filed",
+        effective_on=clock.now().date(),
+        details="filed in Cook County",
+    )
+    (event,) = account.collect_events()
+    v2 = ledger.mapper.to_stored_event(event)
+    state = ledger.mapper.transcoder.decode(v2.state)
+    assert state.pop("class_version") == 2
+    assert state.pop("details") == "filed in Cook County"
+    ledger.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=account_id,
+                originator_version=v2.originator_version,
+                topic=v2.topic,
+                state=ledger.mapper.transcoder.encode(state),
+            )
+        ]
+    )
+    reader = open_ledger(store_url)
+    try:
+        change = list(reader.events.get(account_id))[-1]
+        assert isinstance(change, Account.LegalStatusChanged)
+        assert (change.legal_status, change.details) == ("suit_filed", "")
+        assert reader.repository.get(account_id).legal_status == "suit_filed"
+    finally:
+        reader.close()
 
 
 def test_v1_contact_event_is_upcast_and_still_verifies(

@@ -72,8 +72,11 @@ FIELDS = frozenset(
         "judgment_date",
         "court_reference",
         "firm_reference",
+        "details",
     }
 )
+#: The firm's own words on a step: free text, so longer than an id, and newlines allowed.
+MAX_DETAILS_LENGTH = 2000
 
 
 class UnknownLawFirm(errors.NotFound):
@@ -110,6 +113,20 @@ def _text(payload: Mapping[str, Any], name: str, *, required: bool = False) -> s
     return value
 
 
+def _details(payload: Mapping[str, Any]) -> str:
+    value = payload.get("details")
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_DETAILS_LENGTH:
+        raise errors.ValidationError(
+            f"details must be a string of at most {MAX_DETAILS_LENGTH} characters",
+            field="details",
+        )
+    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
+        raise errors.ValidationError("details must not hold control characters", field="details")
+    return value
+
+
 def _day(payload: Mapping[str, Any], name: str, *, required: bool = False) -> date | None:
     text = _text(payload, name, required=required)
     if text is None:
@@ -132,6 +149,7 @@ class StatusUpdate:
     judgment_date: date | None = None
     court_reference: str | None = None
     firm_reference: str | None = None
+    details: str = ""
 
     @classmethod
     def from_payload(cls, payload: object) -> StatusUpdate:
@@ -167,6 +185,7 @@ class StatusUpdate:
             judgment_date=_day(payload, "judgment_date"),
             court_reference=_text(payload, "court_reference"),
             firm_reference=_text(payload, "firm_reference"),
+            details=_details(payload),
         )
 
     def amount(self, currency: str) -> Money | None:
@@ -420,5 +439,6 @@ class LawFirmCallbacks:
             judgment_amount=update.amount(account.currency),
             judgment_date=update.judgment_date,
             court_reference=update.court_reference,
+            details=update.details,
         )
         return True, int(changed.version)

@@ -442,6 +442,7 @@ def refer_to_law_firm(call: Call) -> Reply:
             "judgment_amount": money("For a judgment: its amount."),
             "judgment_date": day("For a judgment: its date"),
             "court_reference": name_string("The court's reference", max_length=100),
+            "details": text("What happened, in the firm's words", max_length=2000),
         },
         required=("status",),
     ),
@@ -462,6 +463,7 @@ def change_legal_status(call: Call) -> Reply:
         ),
         judgment_date=_day(body.get("judgment_date")),
         court_reference=body.get("court_reference"),
+        details=body.get("details", ""),
     )
     return _done(call)
 

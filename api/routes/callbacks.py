@@ -103,6 +103,7 @@ CALLBACK_RESULT = obj(
             "judgment_date": day("For a judgment: its date"),
             "court_reference": name_string("The court's reference", max_length=100),
             "firm_reference": name_string("The firm's reference for the case"),
+            "details": text("What happened, in the firm's words", max_length=2000),
         },
         required=("delivery_id", "account_id", "status", "effective_on"),
         description="Signed with the firm's secret: header Arrears-Signature: "

@@ -535,11 +535,19 @@ class Account(Aggregate):
             account.legal_status = "referred"
 
     class LegalStatusChanged(Event):
+        """v2 added ``details``: what the firm said of the step, in its own words."""
+
+        class_version: ClassVar[int] = 2
         legal_status: str
         effective_on: date
         judgment_amount: int | None
         judgment_date: date | None
         court_reference: str | None
+        details: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["details"] = ""
 
         def apply(self, account: Account) -> None:
             account.legal_status = self.legal_status
@@ -1542,6 +1550,7 @@ class Account(Aggregate):
         judgment_amount: int | None = None,
         judgment_date: date | None = None,
         court_reference: str | None = None,
+        details: str = "",
     ) -> None:
         self._check_open()
         _choice("legal_status", legal_status, LEGAL_STATUSES)
@@ -1567,6 +1576,7 @@ class Account(Aggregate):
             judgment_amount=judgment_amount,
             judgment_date=judgment_date,
             court_reference=court_reference,
+            details=details,
         )
 
     def withdraw_referral(self, *, at: datetime, reason: str) -> None:

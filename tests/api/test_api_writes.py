@@ -299,6 +299,17 @@ async def test_legal_referral_and_status(admin: Api, account: dict[str, Any]) ->
     )
     assert status.status == 201, status.text
     assert status.json["account"]["legal_status"] == "judgment"
+    served = await admin.post(
+        path(account, "legal-status"),
+        {"status": "garnishment", "details": "Wage garnishment order served on the employer"},
+    )
+    assert served.status == 201, served.text
+    history = await admin.get(f"/v1/accounts/{account['id']}/history")
+    changes = [e["data"] for e in history.json["events"] if e["type"] == "LegalStatusChanged"]
+    assert [(c["legal_status"], c["details"]) for c in changes] == [
+        ("judgment", ""),
+        ("garnishment", "Wage garnishment order served on the employer"),
+    ]
 
 
 async def test_sale_notes_and_closure(admin: Api, account: dict[str, Any]) -> None:
