@@ -32,7 +32,11 @@ def _quiet_logs() -> None:
     from ledger.logs import configure_logging
 
     configure_logging(level=os.environ.get("ARREARS_TEST_LOG_LEVEL", "WARNING"))
-PG_SKIP_REASON = "ARREARS_TEST_POSTGRES_URL is not set (CI sets it; export it to run PostgreSQL tests)"
+
+
+PG_SKIP_REASON = (
+    "ARREARS_TEST_POSTGRES_URL is not set (CI sets it; export it to run PostgreSQL tests)"
+)
 requires_postgres = pytest.mark.skipif(not PG_URL, reason=PG_SKIP_REASON)
 
 START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -98,7 +102,9 @@ def memory_service(clock: MovableClock) -> Iterator[LedgerService]:
     app.close()
 
 
-def placement(reference: str = "ACC-0001", creditor: str = "acme-bank", **overrides: object) -> Placement:
+def placement(
+    reference: str = "ACC-0001", creditor: str = "acme-bank", **overrides: object
+) -> Placement:
     fields: dict[str, object] = {
         "creditor": creditor,
         "reference": reference,
@@ -119,7 +125,9 @@ JANE = DebtorDetails(
     name="Jane Q. Debtor",
     phones=["+1 415 555 0134"],
     emails=["jane.debtor@example.com"],
-    addresses=[{"line1": "12 Elm Street", "city": "Springfield", "postcode": "62701", "country": "US"}],
+    addresses=[
+        {"line1": "12 Elm Street", "city": "Springfield", "postcode": "62701", "country": "US"}
+    ],
     time_zone="America/Chicago",
     jurisdiction="US-IL",
 )
@@ -212,8 +220,7 @@ def clone_store(source: str, tmp_path: Path) -> tuple[str, str | None]:
             ("stored_snapshots", "originator_id, originator_version, topic, state"),
         ):
             conn.execute(
-                f'INSERT INTO "{schema}".{table} ({columns}) '
-                f'SELECT {columns} FROM "{old}".{table}'
+                f'INSERT INTO "{schema}".{table} ({columns}) SELECT {columns} FROM "{old}".{table}'
             )
         conn.execute(
             f"SELECT setval(pg_get_serial_sequence('\"{schema}\".stored_events', "

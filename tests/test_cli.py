@@ -95,7 +95,9 @@ def test_demo_prints_a_summary_line(demo_store: str) -> None:
     assert steps >= 60 and refused >= 0
     # Every step records one account event; each placement also registers its debtor;
     # the demo's deliberately late calls (account 3 of every 50) are also flagged.
-    audit = json.loads(arrears("compliance", "audit", "--format", "json", "--store", demo_store).stdout)
+    audit = json.loads(
+        arrears("compliance", "audit", "--format", "json", "--store", demo_store).stdout
+    )
     flagged = len({f["contact_id"] for f in audit["findings"] if f["flagged_then"]})
     assert flagged >= 1 and {f["reference"] for f in audit["findings"]} == {"THA-100003"}
     verified = arrears("verify", "--store", demo_store)

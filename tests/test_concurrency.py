@@ -133,9 +133,7 @@ def _open_and_place(worker: int, barrier: Any, url: str) -> str:
     barrier.wait(timeout=60)
     ledger = open_ledger(url)
     try:
-        account = LedgerService(ledger).place_account(
-            placement(f"OPEN-{worker}"), debtor=JANE
-        )
+        account = LedgerService(ledger).place_account(placement(f"OPEN-{worker}"), debtor=JANE)
         return str(account.id)
     finally:
         ledger.close()

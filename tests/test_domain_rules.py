@@ -413,7 +413,7 @@ def test_installments_must_add_up_to_the_plan_total(
             Installment(IN_TWO_MONTHS, usd("500.00")),
         ],
     )
-    assert err.details == {"scheduled": 100000, "total": 120000}
+    assert err.details == {"scheduled": "1000.00", "total": "1200.00", "currency": "USD"}
 
 
 def test_installment_plan_must_cover_the_whole_balance(
@@ -1142,7 +1142,13 @@ def test_a_blocked_contact_is_refused_with_its_verdicts(clock: MovableClock) -> 
         aid = svc.place_account(placement(), debtor=JANE).id
         error = refused("contact_blocked", svc.request_message, aid, channel="sms", template="t")
         assert error.details["verdicts"] == [
-            {"rule": "t.no_sms", "version": "2", "outcome": "block", "reason": "no", "citation": "x"}
+            {
+                "rule": "t.no_sms",
+                "version": "2",
+                "outcome": "block",
+                "reason": "no",
+                "citation": "x",
+            }
         ]
         assert svc.request_message(aid, channel="email", template="t").status == "queued"
     finally:

@@ -69,9 +69,7 @@ def table_rows(
 ) -> dict[str, Any]:
     """Every row of every table of one read model (a generation, default the active one), sorted."""
     (projection,) = [p for p in engine.projections.values() if p.name == name]
-    names = (
-        engine.tables(name) if generation is None else physical_names(projection, generation)
-    )
+    names = engine.tables(name) if generation is None else physical_names(projection, generation)
     out = {}
     with engine.store.transaction(write=False) as tx:
         for logical, table in names.items():
@@ -105,8 +103,7 @@ class Writer:
         self.written = 0
         # Demo accounts may be closed or sold by now; fresh ones take every command.
         self.fresh = [
-            self.service.place_account(placement(f"W{seed}-{n}"), debtor=JANE).id
-            for n in range(3)
+            self.service.place_account(placement(f"W{seed}-{n}"), debtor=JANE).id for n in range(3)
         ]
 
     def one(self) -> None:
@@ -301,9 +298,10 @@ def test_a_reader_inside_reading_is_never_cut_off_by_the_switch(demo_copy: str) 
             failures.append(e)
 
     thread = threading.Thread(target=rebuild)
-    with engine_on(demo_copy, projections=only) as reader, engine_on(
-        demo_copy, projections=[AccountSummaryProjection()]
-    ) as watcher:
+    with (
+        engine_on(demo_copy, projections=only) as reader,
+        engine_on(demo_copy, projections=[AccountSummaryProjection()]) as watcher,
+    ):
         with reader.reading("account_summary") as (tx, names):
             assert names["accounts"].endswith(f"_g{generation}")
             before = tx.rows(f"SELECT * FROM {names['accounts']} ORDER BY account_id")
@@ -478,9 +476,7 @@ def test_cli_status_json_and_rebuild(demo_copy: str, monkeypatch: pytest.MonkeyP
     runner = CliRunner()
 
     def status() -> dict[str, dict[str, Any]]:
-        result = runner.invoke(
-            cli.main, ["projections", "status", "--json", "--store", demo_copy]
-        )
+        result = runner.invoke(cli.main, ["projections", "status", "--json", "--store", demo_copy])
         assert result.exit_code == 0, result.output
         return {row["name"]: row for row in json.loads(result.stdout)}
 
@@ -555,7 +551,6 @@ def test_unknown_read_model_is_a_validation_error(sqlite_url: str) -> None:
         assert all(s.position == 0 and s.lag == 0 for s in engine.status())
 
 
-
 def test_read_model_built_by_older_code_is_rebuilt_before_catching_up(
     store_url: str, clock: MovableClock
 ) -> None:
@@ -571,9 +566,7 @@ def test_read_model_built_by_older_code_is_rebuilt_before_catching_up(
         engine.catch_up()
         before = {name: table_rows(engine, name) for name in engine.projections}
         with engine.store.transaction() as tx:
-            tx.execute(
-                "UPDATE projection_state SET version = 0 WHERE name = 'account_summary'"
-            )
+            tx.execute("UPDATE projection_state SET version = 0 WHERE name = 'account_summary'")
     with engine_on(store_url) as engine:
         (stale,) = [s for s in engine.status() if s.name == "account_summary"]
         assert stale.stale and stale.generation == 1

@@ -361,7 +361,9 @@ def test_calls_made_with_consent_do_not_count() -> None:
     calls = [call(ny(2026, 4, 14, 17, 10 * i)) for i in range(6)] + [call(ny(2026, 4, 13, 9))]
     verdicts = judge({**window, "contacts": calls}, at=ny(2026, 4, 15, 14))
     assert outcome(verdicts, "call_frequency") == "allow"
-    assert "call attempt 2 of" in next(v.reason for v in verdicts if v.rule_id.endswith("frequency"))
+    assert "call attempt 2 of" in next(
+        v.reason for v in verdicts if v.rule_id.endswith("frequency")
+    )
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,9 @@ from ledger.store.url import parse_store_url
 from ledger.tamper.chain import GENESIS, event_hash
 
 PG_URL = os.environ.get("ARREARS_TEST_POSTGRES_URL")
-PG_SKIP_REASON = "ARREARS_TEST_POSTGRES_URL is not set (CI sets it; export it to run PostgreSQL tests)"
+PG_SKIP_REASON = (
+    "ARREARS_TEST_POSTGRES_URL is not set (CI sets it; export it to run PostgreSQL tests)"
+)
 requires_postgres = unittest.skipUnless(PG_URL, PG_SKIP_REASON)
 
 
@@ -111,7 +113,9 @@ class _ChainCheck:
 
     def _check_chains(self) -> None:
         for recorder in self._recorders:
-            if isinstance(recorder, (ChainedSQLiteApplicationRecorder, ChainedPostgresApplicationRecorder)):
+            if isinstance(
+                recorder, (ChainedSQLiteApplicationRecorder, ChainedPostgresApplicationRecorder)
+            ):
                 assert_chained(self, recorder)  # type: ignore[arg-type]
 
 
@@ -341,7 +345,9 @@ class TestChainedPostgresApplicationRecorder(
         oid = self.new_originator_id()
         events = [StoredEvent(oid, v, f"topic{v}", f"state{v}".encode()) for v in (3, 1, 2)]
         ids = recorder.insert_events(events)
-        notifications: list[Notification] = list(recorder.select_notifications(start=None, limit=10))
+        notifications: list[Notification] = list(
+            recorder.select_notifications(start=None, limit=10)
+        )
         self.assertEqual(ids, [n.id for n in notifications])
         self.assertEqual([n.originator_version for n in notifications], [3, 1, 2])
         self.assertEqual(assert_chained(self, recorder), 3)
@@ -452,7 +458,9 @@ class TestArrearsPostgresFactory(InfrastructureFactoryTestCase[ArrearsPostgresFa
 
     def test_process_recorder_by_topic(self) -> None:
         """Naming a chained process recorder by topic is honoured."""
-        self.env[self.factory.PROCESS_RECORDER_TOPIC] = f"{__name__}:_ChainedPostgresProcessSubclass"
+        self.env[self.factory.PROCESS_RECORDER_TOPIC] = (
+            f"{__name__}:_ChainedPostgresProcessSubclass"
+        )
         self.assertIs(type(self.factory.process_recorder()), _ChainedPostgresProcessSubclass)
 
     def test_unchained_recorder_topic_is_refused(self) -> None:
@@ -462,4 +470,3 @@ class TestArrearsPostgresFactory(InfrastructureFactoryTestCase[ArrearsPostgresFa
         )
         with self.assertRaisesRegex(OSError, "not a hash-chained recorder"):
             self.factory.application_recorder()
-

@@ -21,7 +21,7 @@ from ledger import errors
 from ledger.domain.allocation import COMPONENTS, CREDIT, DEFAULT_ORDER, allocate
 from ledger.domain.ids import account_id
 from ledger.domain.lifecycle import CLOSE_REASONS, Status, next_status
-from ledger.money import check_currency
+from ledger.money import check_currency, format_minor
 
 ITEMIZATION_KINDS = frozenset(
     {"last_statement", "charge_off", "last_payment", "transaction", "judgment"}
@@ -89,9 +89,7 @@ def _whole(field: str, amount: int) -> int:
 
 def _positive(field: str, amount: int) -> int:
     if _whole(field, amount) <= 0:
-        raise errors.NonPositiveAmount(
-            f"{field} must be greater than zero (got {amount} minor units)", field=field
-        )
+        raise errors.NonPositiveAmount(f"{field} must be greater than zero", field=field)
     return amount
 
 
@@ -956,6 +954,14 @@ class Account(Aggregate):
                 action=action,
             )
 
+    def _decimal(self, minor: int) -> str:
+        """An amount of this account as the edges show money: a decimal string."""
+        return format_minor(minor, self.currency)
+
+    def _shown(self, minor: int) -> str:
+        """An amount for an error message: "941.00 USD", never raw minor units."""
+        return f"{self._decimal(minor)} {self.currency}"
+
     def _check_currency(self, currency: str) -> None:
         if currency != self.currency:
             raise errors.CurrencyMismatch(
@@ -1017,9 +1023,11 @@ class Account(Aggregate):
             self._check_not_frozen(at, component)  # a charge by another name
         if direction == "credit" and amount > self.balance[component]:
             raise errors.AdjustmentExceedsBalance(
-                f"a credit of {amount} exceeds the {component} balance of "
-                f"{self.balance[component]}",
+                f"a credit of {self._shown(amount)} exceeds the {component} balance of "
+                f"{self._shown(self.balance[component])}",
                 component=component,
+                balance=self._decimal(self.balance[component]),
+                currency=self.currency,
             )
         self._emit(
             self.BalanceAdjusted,
@@ -1088,8 +1096,10 @@ class Account(Aggregate):
         _positive("amount", amount)
         if amount > self.total_balance:
             raise errors.PromiseExceedsBalance(
-                f"promise of {amount} exceeds the balance of {self.total_balance}",
-                balance=self.total_balance,
+                f"a promise of {self._shown(amount)} exceeds the balance of "
+                f"{self._shown(self.total_balance)}",
+                balance=self._decimal(self.total_balance),
+                currency=self.currency,
             )
         if due_date < at.date():
             raise errors.PromiseInPast(f"promise due date {due_date} is in the past")
@@ -1227,22 +1237,28 @@ class Account(Aggregate):
         scheduled = sum(i["amount"] for i in schedule)
         if scheduled != total:
             raise errors.InstallmentsMismatch(
-                f"installments add up to {scheduled}, but the plan total is {total}",
-                scheduled=scheduled,
-                total=total,
+                f"installments add up to {self._shown(scheduled)}, but the plan total is "
+                f"{self._shown(total)}",
+                scheduled=self._decimal(scheduled),
+                total=self._decimal(total),
+                currency=self.currency,
             )
         if kind == "installment" and total != self.total_balance:
             raise errors.InstallmentsMismatch(
-                f"an installment plan must cover the balance of {self.total_balance}, "
-                f"not {total} (agree a settlement plan to collect less)",
-                scheduled=total,
-                balance=self.total_balance,
+                f"an installment plan must cover the balance of "
+                f"{self._shown(self.total_balance)}, not {self._shown(total)} "
+                "(agree a settlement plan to collect less)",
+                scheduled=self._decimal(total),
+                balance=self._decimal(self.total_balance),
+                currency=self.currency,
             )
         if kind == "settlement" and total > self.total_balance:
             raise errors.InstallmentsMismatch(
-                f"a settlement of {total} exceeds the balance of {self.total_balance}",
-                scheduled=total,
-                balance=self.total_balance,
+                f"a settlement of {self._shown(total)} exceeds the balance of "
+                f"{self._shown(self.total_balance)}",
+                scheduled=self._decimal(total),
+                balance=self._decimal(self.total_balance),
+                currency=self.currency,
             )
         return schedule
 
@@ -1407,8 +1423,11 @@ class Account(Aggregate):
                 _positive(f"{component} waiver", part)
             if part > self.balance[component]:
                 raise errors.WaiverExceedsBalance(
-                    f"waiving {part} exceeds the {component} balance of {self.balance[component]}",
+                    f"waiving {self._shown(part)} exceeds the {component} balance of "
+                    f"{self._shown(self.balance[component])}",
                     component=component,
+                    balance=self._decimal(self.balance[component]),
+                    currency=self.currency,
                 )
         if not amounts:
             raise errors.NonPositiveAmount(f"nothing to waive: the {kind} balance is zero")

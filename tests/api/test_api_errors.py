@@ -152,6 +152,16 @@ async def test_a_domain_rule_is_422_with_its_stable_code(
     )
     assert response.status == 422
     assert error_code(response) == "promise_exceeds_balance"
+    error = response.json["error"]
+    assert "5000.00 USD exceeds the balance of 1200.00 USD" in error["message"]
+    assert (error["details"]["balance"], error["details"]["currency"]) == ("1200.00", "USD")
+    plan = await admin.post(
+        f"/v1/accounts/{account['id']}/plans",
+        {"installments": [{"due_date": "2026-04-01", "amount": "100.00"}]},
+    )
+    assert error_code(plan) == "installments_mismatch"
+    assert plan.json["error"]["details"]["balance"] == "1200.00"
+    assert "1200.00 USD, not 100.00 USD" in plan.json["error"]["message"]
 
 
 async def test_an_amount_in_another_currency_is_refused(
