@@ -428,7 +428,7 @@ def test_installment_plan_must_cover_the_whole_balance(
         total=usd("1000.00"),
         installments=[Installment(NEXT_MONTH, usd("1000.00"))],
     )
-    assert err.details == {"scheduled": 100000, "balance": 120000}
+    assert err.details == {"scheduled": "1000.00", "balance": "1200.00", "currency": "USD"}
 
 
 def test_settlement_cannot_exceed_the_balance(memory_service: LedgerService, aid: UUID) -> None:
@@ -563,7 +563,7 @@ def test_waiver_cannot_exceed_the_component(memory_service: LedgerService, aid: 
         reason="hardship",
         amounts={"interest": usd("150.01")},
     )
-    assert err.details == {"component": "interest"}
+    assert err.details == {"component": "interest", "balance": "150.00", "currency": "USD"}
     memory_service.waive(
         aid, kind="interest", reason="hardship", amounts={"interest": usd("150.00")}
     )
