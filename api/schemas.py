@@ -417,6 +417,15 @@ def parse_moment_or_day(text: str, where: str) -> datetime:
     return parse_moment(text, where)
 
 
+def parse_reported(text: str, where: str, now: datetime) -> datetime:
+    """When something reported to us happened: a date-time, or a bare date meaning that
+    day -- its last moment, or now if the day is today (a date is not "the future")."""
+    moment = parse_moment_or_day(text, where)
+    if _DATE_RE.match(text) and moment > now and moment.date() == now.date():
+        return now
+    return moment
+
+
 def coerce_query(schema: Schema, text: str, where: str) -> Any:
     """A query-string value as the type its schema names (query strings are all text)."""
     kinds = schema.get("type", "string")

@@ -553,7 +553,13 @@ class LedgerService(ContactGateUseCases):
     # ------------------------------------------------ disputes & compliance
 
     def raise_dispute(
-        self, account_id: UUID, reason: str, *, within_validation_period: bool
+        self,
+        account_id: UUID,
+        reason: str,
+        *,
+        within_validation_period: bool,
+        received_at: datetime | None = None,
+        written: bool | None = None,
     ) -> tuple[Account, str]:
         at = self._now()
         dispute_id = self.new_id()
@@ -564,6 +570,8 @@ class LedgerService(ContactGateUseCases):
                 dispute_id=dispute_id,
                 reason=reason,
                 within_validation_period=within_validation_period,
+                received_at=None if received_at is None else ensure_utc(received_at),
+                written=written,
             ),
         )
         return account, dispute_id
@@ -604,10 +612,14 @@ class LedgerService(ContactGateUseCases):
             lambda a: a.resolve_complaint(at=at, complaint_id=complaint_id, outcome=outcome),
         )
 
-    def receive_cease(self, account_id: UUID, received_via: str) -> Account:
+    def receive_cease(
+        self, account_id: UUID, received_via: str, received_at: datetime | None = None
+    ) -> Account:
         at = self._now()
+        received = None if received_at is None else ensure_utc(received_at)
         return self._account(
-            account_id, lambda a: a.receive_cease(at=at, received_via=received_via)
+            account_id,
+            lambda a: a.receive_cease(at=at, received_via=received_via, received_at=received),
         )
 
     def give_consent(self, account_id: UUID, channel: str, evidence: str) -> Account:

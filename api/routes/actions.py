@@ -23,8 +23,10 @@ from api.schemas import (
     name_string,
     obj,
     parse_moment_or_day,
+    parse_reported,
     text,
 )
+from ledger.clock import ensure_utc
 from ledger.domain.account import CHANNELS, DISPUTE_OUTCOMES, LEGAL_STATUSES
 from ledger.domain.lifecycle import CLOSE_REASONS
 from ledger.readmodels.sqlstore import from_text
@@ -140,7 +142,9 @@ def waive(call: Call) -> Reply:
 def raise_dispute(call: Call) -> Reply:
     """Record a dispute of the debt."""
     summary = call.account()
-    received = parse_moment_or_day(call.body["received_at"], "received_at")
+    received = parse_reported(
+        call.body["received_at"], "received_at", ensure_utc(call.service.clock.now())
+    )
     placed = from_text(summary["placed_at"]).date() if summary.get("placed_at") else received.date()
     _, dispute_id = call.service.raise_dispute(
         call.account_id,
@@ -148,6 +152,8 @@ def raise_dispute(call: Call) -> Reply:
         within_validation_period=within_validation_period(
             placed, received.date(), written=call.body["written"]
         ),
+        received_at=received,
+        written=call.body["written"],
     )
     return _done(call, dispute_id=dispute_id)
 
@@ -260,9 +266,16 @@ def resolve_complaint(call: Call) -> Reply:
 def receive_cease(call: Call) -> Reply:
     """Record a request to cease communication."""
     call.account()
-    if "received_at" in call.body:
-        parse_moment_or_day(call.body["received_at"], "received_at")
-    call.service.receive_cease(call.account_id, call.body.get("received_via", "letter"))
+    received = (
+        parse_reported(
+            call.body["received_at"], "received_at", ensure_utc(call.service.clock.now())
+        )
+        if "received_at" in call.body
+        else None
+    )
+    call.service.receive_cease(
+        call.account_id, call.body.get("received_via", "letter"), received_at=received
+    )
     return _done(call)
 
 

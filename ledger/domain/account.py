@@ -87,6 +87,12 @@ def _whole(field: str, amount: int) -> int:
     return amount
 
 
+def _not_after(field: str, moment: datetime | None, now: datetime, message: str) -> None:
+    """Facts reported to the ledger happened already: a moment after ``now`` is a typo."""
+    if moment is not None and moment > now:
+        raise errors.InvalidDate(message, field=field)
+
+
 def _positive(field: str, amount: int) -> int:
     if _whole(field, amount) <= 0:
         raise errors.NonPositiveAmount(f"{field} must be greater than zero", field=field)
@@ -417,9 +423,20 @@ class Account(Aggregate):
             account.waived_total += sum(self.amounts.values())
 
     class DisputeRaised(Event):
+        """v2 added ``received_at`` and ``written``: when and how the dispute reached the
+        collector, which decide whether it falls in the validation period."""
+
+        class_version: ClassVar[int] = 2
         dispute_id: str
         reason: str
         within_validation_period: bool
+        received_at: datetime | None
+        written: bool | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["received_at"] = None
+            state["written"] = None
 
         def apply(self, account: Account) -> None:
             account.disputes[self.dispute_id] = {
@@ -459,7 +476,15 @@ class Account(Aggregate):
             account.complaints[self.complaint_id] = "resolved"
 
     class CeaseCommunicationReceived(Event):
+        """v2 added ``received_at``: when the request reached the collector."""
+
+        class_version: ClassVar[int] = 2
         received_via: str
+        received_at: datetime | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["received_at"] = None
 
         def apply(self, account: Account) -> None:
             account.ceased = True
@@ -1434,15 +1459,25 @@ class Account(Aggregate):
         self._emit(self.BalanceWaived, at, kind=kind, amounts=dict(amounts), reason=reason)
 
     def raise_dispute(
-        self, *, at: datetime, dispute_id: str, reason: str, within_validation_period: bool
+        self,
+        *,
+        at: datetime,
+        dispute_id: str,
+        reason: str,
+        within_validation_period: bool,
+        received_at: datetime | None = None,
+        written: bool | None = None,
     ) -> None:
         self._check_open()
+        _not_after("received_at", received_at, at, "a dispute cannot be received in the future")
         self._emit(
             self.DisputeRaised,
             at,
             dispute_id=dispute_id,
             reason=reason,
             within_validation_period=within_validation_period,
+            received_at=received_at,
+            written=written,
         )
 
     def _check_dispute(self, dispute_id: str, *statuses: str) -> None:
@@ -1485,9 +1520,17 @@ class Account(Aggregate):
             )
         self._emit(self.ComplaintResolved, at, complaint_id=complaint_id, outcome=outcome)
 
-    def receive_cease(self, *, at: datetime, received_via: str) -> None:
+    def receive_cease(
+        self, *, at: datetime, received_via: str, received_at: datetime | None = None
+    ) -> None:
         self._check_open()
-        self._emit(self.CeaseCommunicationReceived, at, received_via=received_via)
+        _not_after("received_at", received_at, at, "a cease request cannot arrive in the future")
+        self._emit(
+            self.CeaseCommunicationReceived,
+            at,
+            received_via=received_via,
+            received_at=received_at,
+        )
 
     def give_consent(self, *, at: datetime, channel: str, evidence: str) -> None:
         self._check_open()

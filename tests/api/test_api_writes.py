@@ -128,8 +128,8 @@ async def test_payment_allocation_balance_and_reference(
     }
     assert response.json["balance"]["total"] == "950.00"
     again = await admin.post(path(account, "payments"), body)
-    assert again.status == 200
-    assert again.json["payment_id"] == response.json["payment_id"]
+    assert again.status == 201
+    assert (again.json["payment_id"], again.json["created"]) == (response.json["payment_id"], False)
     assert again.json["balance"]["total"] == "950.00"
     other = await admin.post(path(account, "payments"), {**body, "amount": "1.00"})
     assert other.status == 409
@@ -217,7 +217,7 @@ async def test_dispute_verification_resolution(admin: Api, account: dict[str, An
     """A written dispute in the validation period flags the account until resolved."""
     raised = await admin.post(
         path(account, "disputes"),
-        {"reason": "not mine", "received_at": "2026-03-02T15:00:00Z", "written": True},
+        {"reason": "not mine", "received_at": "2026-03-02T13:00:00Z", "written": True},
     )
     assert raised.status == 201, raised.text
     dispute_id = raised.json["dispute_id"]
@@ -234,6 +234,34 @@ async def test_dispute_verification_resolution(admin: Api, account: dict[str, An
     unknown = await admin.post(path(account, "disputes/nope/resolution"), {"outcome": "upheld"})
     assert unknown.status == 422
     assert error_code(unknown) == "no_open_dispute"
+
+
+async def test_when_a_dispute_or_cease_arrived_is_kept_and_never_in_the_future(
+    admin: Api, account: dict[str, Any]
+) -> None:
+    """received_at is recorded on the event; a future one is 400 invalid_date and records
+    nothing; a bare date of today is today, not its last moment."""
+    future = await admin.post(
+        path(account, "disputes"),
+        {"reason": "not mine", "received_at": "2030-01-01T00:00:00Z", "written": True},
+    )
+    assert future.status == 400, future.text
+    assert error_code(future) == "invalid_date"
+    today = await admin.post(
+        path(account, "disputes"),
+        {"reason": "not mine", "received_at": "2026-03-02", "written": False},
+    )
+    assert today.status == 201, today.text
+    ceased = await admin.post(path(account, "cease"), {"received_at": "2026-03-01T09:30:00Z"})
+    assert ceased.status == 201, ceased.text
+    late_cease = await admin.post(path(account, "cease"), {"received_at": "2026-03-03"})
+    assert error_code(late_cease) == "invalid_date"
+    events = (await admin.get(f"/v1/accounts/{account['id']}/history")).json["events"]
+    data = {e["type"]: e["data"] for e in events}
+    assert data["DisputeRaised"]["written"] is False
+    assert data["DisputeRaised"]["received_at"].startswith("2026-03-02T")
+    assert data["CeaseCommunicationReceived"]["received_at"].startswith("2026-03-01T09:30:00")
+    assert [e["type"] for e in events].count("DisputeRaised") == 1
 
 
 async def test_complaint_and_its_resolution(admin: Api, account: dict[str, Any]) -> None:
