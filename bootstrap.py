@@ -76,12 +76,15 @@ def build_service(
     pm = plugins if plugins is not None else build_plugin_manager()  # before opening the store
     try:
         configure_packs(pm, settings.get("rule_pack_parameters"))
+        pack_map = PackMap.from_env(settings.get("rule_packs"))
+        pack_map.check_loaded(pm)
     except ValueError as e:
+        # A compliance setting that cannot be honoured stops start-up, in one line.
         raise SystemExit(f"error: {e}") from None
     store_config = parse_store_url(store_url_from_env(store))
     return LedgerService(
         open_ledger(store_config),
         clock or SystemClock(),
         allocation_order=allocation_order_from(pm),
-        contact_rules=ContactRulesCaller(pm, PackMap.from_env(settings.get("rule_packs"))),
+        contact_rules=ContactRulesCaller(pm, pack_map),
     )

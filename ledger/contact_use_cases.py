@@ -168,7 +168,20 @@ class ContactGateUseCases(ServiceCore):
     def compliance_audit(
         self, *, since: datetime | None = None, pack: str | None = None
     ) -> AuditReport:
-        """Past outbound contacts the rules in force now would block (``ledger.compliance``)."""
+        """Past outbound contacts the rules in force now would block (``ledger.compliance``).
+
+        A ``pack`` no loaded rule answers to is refused: filtering on a typo would
+        report a clean audit."""
+        sources = getattr(self.contact_rules, "rule_sources", None)
+        if pack is not None and callable(sources):
+            known = sorted(sources())
+            if pack not in known:
+                raise errors.InvalidChoice(
+                    f"no loaded rule pack or rule plugin {pack!r}; "
+                    f"known: {', '.join(known) or 'none'}",
+                    field="pack",
+                    value=pack,
+                )
         return audit_contacts(
             self.ledger,
             self.contact_rules,

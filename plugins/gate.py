@@ -22,8 +22,11 @@ from datetime import datetime, time
 from typing import Any
 
 import pluggy
+import structlog
 
 from plugins.types import OUTCOMES, Verdict
+
+log = structlog.get_logger("arrears.rules")
 
 UNKNOWN = "unknown"
 PACKS_ENV = "ARREARS_RULE_PACKS"
@@ -44,6 +47,23 @@ class PackMap:
     """Which rule packs apply to a jurisdiction (``"US-IL"``, ``"CN"``, ``"GB-SCT"``)."""
 
     packs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_PACKS))
+    #: The pack names an operator wrote (config or environment), checked at start-up.
+    named: frozenset[str] = frozenset()
+
+    def check_loaded(self, pm: pluggy.PluginManager) -> None:
+        """Refuse a pack the operator named that no loaded plugin provides.
+
+        A mistyped pack (``cn_colection``) would otherwise judge its accounts by no
+        rules at all: the gate fails closed, so configuration must too.
+        """
+        loaded = {pack_of(plugin) for _, plugin in pm.list_name_plugin() if plugin} - {None}
+        unknown = sorted(self.named - loaded)
+        if unknown:
+            raise ValueError(
+                f"rule pack(s) {', '.join(map(repr, unknown))} named in [rule_packs] or "
+                f"{PACKS_ENV} are not loaded; loaded packs: "
+                f"{', '.join(sorted(str(p) for p in loaded)) or 'none'}"
+            )
 
     def for_jurisdiction(self, jurisdiction: str | None) -> tuple[str, ...]:
         if not jurisdiction:
@@ -67,19 +87,21 @@ class PackMap:
             packs[name if name == UNKNOWN else name.upper()] = tuple(
                 n.strip() for n in names.split(",") if n.strip()
             )
-        return cls(packs)
+        return cls(packs, named=frozenset(n for names in packs.values() for n in names))
 
     @classmethod
     def from_config(cls, table: Mapping[str, Any] | None) -> PackMap:
         """The ``[rule_packs]`` table: ``US = ["us_reg_f"]``; missing keys keep defaults."""
         packs = dict(DEFAULT_PACKS)
+        named: set[str] = set()
         for key, names in (table or {}).items():
             if isinstance(names, str):
                 names = [names]
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise ValueError(f"[rule_packs] {key} must be a list of pack names")
             packs[key if key == UNKNOWN else key.upper()] = tuple(names)
-        return cls(packs)
+            named.update(names)
+        return cls(packs, named=frozenset(named))
 
     @classmethod
     def from_env(cls, config: Mapping[str, Any] | None = None) -> PackMap:
@@ -137,6 +159,12 @@ class ContactRulesCaller:
     pack_map: PackMap = field(default_factory=PackMap)
     only_pack: str | None = None  # ``compliance audit --pack``: ask that pack alone
 
+    def rule_sources(self) -> frozenset[str]:
+        """What ``compliance audit --pack`` may name: the loaded rule packs and the other
+        plugins that give contact rules (their rule ids start with that name)."""
+        impls = self.pm.hook.arrears_contact_rules.get_hookimpls()
+        return frozenset(pack_of(i.plugin) or i.plugin_name for i in impls)
+
     def __call__(
         self,
         account: Mapping[str, Any],
@@ -168,7 +196,10 @@ class ContactRulesCaller:
             try:
                 result = impl.function(*(args[name] for name in impl.argnames))
             except Exception as e:  # fail closed, naming the rule
-                verdicts.append(_crashed(impl.plugin_name, f"{type(e).__name__}: {e}"))
+                # The exception's type only: its message may quote the debtor, and a
+                # verdict's reason is stored for good in ContactBlocked/ViolationFlagged.
+                log.error("contact_rule_crashed", plugin=impl.plugin_name, error=type(e).__name__)
+                verdicts.append(_crashed(impl.plugin_name, f"raised {type(e).__name__}"))
                 continue
             verdicts.extend(_checked(impl.plugin_name, result))
         return verdicts

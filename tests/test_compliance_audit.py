@@ -19,6 +19,7 @@ from conftest import JANE, placement
 
 from bootstrap import build_service
 from cli import main
+from ledger import errors
 from ledger.application import open_ledger
 from ledger.clock import MovableClock
 from ledger.money import Money
@@ -83,6 +84,9 @@ def test_audit_finds_contacts_that_break_todays_rules(
     ]
     assert gated.compliance_audit(since=chicago(2026, 3, 3, 0)).findings[0].flagged_then
     assert gated.compliance_audit(pack="uk_conc").findings == []
+    for typo in ("us_regf", ""):
+        with pytest.raises(errors.InvalidChoice, match=r"known: .*us_reg_f"):
+            gated.compliance_audit(pack=typo)
 
 
 def test_audit_judges_each_contact_in_the_time_zone_the_debtor_had_then(

@@ -177,7 +177,7 @@ def test_inbound_and_lawful_contacts_are_not_flagged(
 class Crashing:
     @hookimpl
     def arrears_contact_rules(self, channel: str) -> Sequence[Verdict]:
-        raise RuntimeError("holiday calendar unavailable")
+        raise RuntimeError("holiday calendar unavailable for Jane Q. Debtor")
 
 
 class Garbage:
@@ -200,6 +200,7 @@ def test_a_broken_rule_blocks_and_names_itself(
         assert not decision.allowed
         [crash] = decision.blocking
         assert crash.rule == f"{name}.crashed" and name in crash.reason and why in crash.reason
+        assert "Jane" not in crash.reason  # the exception's text may quote the debtor
         with pytest.raises(errors.ContactBlocked):
             svc.request_message(aid, channel="sms", template="t")
         # The ledger is intact: the refusal is recorded, nothing else, and it replays.
@@ -257,6 +258,31 @@ def test_pack_map_falls_back_by_prefix_and_reads_config() -> None:
     assert configured.for_jurisdiction("US-NY") == ("us_reg_f",)
     with pytest.raises(ValueError, match="JURISDICTION=pack"):
         PackMap.parse("US")
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "message"),
+    [
+        ({"rule_packs": {"CN": ["cn_colection"]}}, None, "'cn_colection'"),
+        ({}, "US=us_reg_f;CN=nopack", "'nopack'"),
+        ({}, "garbage", "JURISDICTION=pack"),
+    ],
+)
+def test_a_rule_pack_that_cannot_be_honoured_stops_start_up(
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    config: dict[str, Any],
+    env: str | None,
+    message: str,
+) -> None:
+    """A mistyped pack would judge its accounts by no rules: start-up refuses, naming it."""
+    if env is not None:
+        monkeypatch.setenv("ARREARS_RULE_PACKS", env)
+    pm = build_plugin_manager(entry_points=False, disabled=())
+    with pytest.raises(SystemExit) as stopped:
+        build_service(f"sqlite:///{tmp_path / 'a.db'}", plugins=pm, config=config)
+    assert str(stopped.value).startswith("error: ") and message in str(stopped.value)
+    assert "cn_collection" in str(stopped.value) or "JURISDICTION" in message
 
 
 # ---------------------------------------------------------- referral and time bar
