@@ -331,6 +331,9 @@ def test_legal_actions_are_judged_only_on_time_bar() -> None:
     assert [(v.rule_id, v.outcome) for v in verdicts] == [("us_reg_f.time_barred_suit", "block")]
     fresh = judge({}, channel="legal", purpose="legal_referral", at=ny(2026, 4, 15, 23))
     assert [(v.rule_id, v.outcome) for v in fresh] == [("us_reg_f.time_barred_suit", "allow")]
+    # `arrears contact check ACC --channel legal` asks with the default purpose: still suit.
+    checked = judge(account, channel="legal", purpose="collection", at=ny(2026, 4, 15, 12))
+    assert [(v.rule_id, v.outcome) for v in checked] == [("us_reg_f.time_barred_suit", "block")]
 
 
 def consent(given: datetime, until: datetime) -> dict[str, Any]:

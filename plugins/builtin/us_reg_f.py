@@ -332,7 +332,8 @@ def judge(
 ) -> list[Verdict]:
     """Every applicable rule's verdict on one proposed contact (see the module docstring)."""
     if channel == LEGAL:
-        return time_barred_suit(account, purpose)
+        # Whatever the stated purpose, a step on the legal channel is legal action.
+        return time_barred_suit(account, purpose if purpose in SUIT_PURPOSES else "legal_referral")
     zones, known = candidate_zones(debtor)
     verdicts: list[Verdict] = []
     if channel not in NOT_TIMED:
