@@ -117,7 +117,14 @@ def audit_contacts(
     timelines: dict[UUID, DebtorTimeline] = {}
     for stream in _account_streams(ledger):
         report.accounts += 1
-        flagged = {e.contact_id for e in stream if isinstance(e, Account.ContactViolationFlagged)}
+        # (contact, rule) pairs flagged when recorded: a rule added since is a new finding
+        # even on a contact that another rule flagged then.
+        flagged = {
+            (e.contact_id, v.get("rule"))
+            for e in stream
+            if isinstance(e, Account.ContactViolationFlagged)
+            for v in e.verdicts
+        }
         account: Any = None
         for event in stream:
             if (
@@ -156,7 +163,7 @@ def audit_contacts(
                             channel=event.channel,
                             purpose=event.purpose,
                             verdict=verdict,
-                            flagged_then=event.contact_id in flagged,
+                            flagged_then=(event.contact_id, verdict.rule) in flagged,
                         )
                     )
             account = event.mutate(account)

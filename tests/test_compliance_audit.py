@@ -24,6 +24,7 @@ from ledger.application import open_ledger
 from ledger.clock import MovableClock
 from ledger.money import Money
 from ledger.services import LedgerService
+from plugins import Verdict, hookimpl
 from plugins.manager import build_plugin_manager
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -87,6 +88,35 @@ def test_audit_finds_contacts_that_break_todays_rules(
     for typo in ("us_regf", ""):
         with pytest.raises(errors.InvalidChoice, match=r"known: .*us_reg_f"):
             gated.compliance_audit(pack=typo)
+
+
+class NoTextsPolicy:
+    """A rule added after the contacts were made."""
+
+    @hookimpl
+    def arrears_contact_rules(self, channel: str) -> list[Verdict]:
+        if channel != "sms":
+            return []
+        return [Verdict("block", "policy.no_texts", "1", "texts stopped", "house policy")]
+
+
+def test_a_rule_added_since_is_a_new_finding_on_a_contact_flagged_then(
+    url: str, gated: LedgerService, clock: MovableClock
+) -> None:
+    """ "New" is per rule: the 07:00 text was flagged for the hour, not for the new policy."""
+    aid = gated.place_account(placement(), debtor=JANE).id
+    clock.set(chicago(2026, 3, 3, 9, 0))
+    gated.record_contact(
+        aid, channel="sms", direction="outbound", outcome="sent", occurred_at=chicago(2026, 3, 3, 7)
+    )
+    pm = build_plugin_manager(entry_points=False, disabled=())
+    pm.register(NoTextsPolicy(), name="policy")
+    later = build_service(url, clock=clock, plugins=pm, config={})
+    try:
+        found = {(f.verdict.rule, f.flagged_then) for f in later.compliance_audit().findings}
+    finally:
+        later.ledger.close()
+    assert found == {("us_reg_f.inconvenient_time", True), ("policy.no_texts", False)}
 
 
 def test_audit_judges_each_contact_in_the_time_zone_the_debtor_had_then(
