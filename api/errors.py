@@ -34,7 +34,11 @@ STATUS_BY_ERROR: dict[type[errors.LedgerError], int] = {
     errors.InvalidDate: 400,
     errors.UnknownCurrency: 400,
     errors.InvalidChoice: 400,
-    errors.ValidationError: 422,
+    # Input that can never succeed as given (a missing reason, an unknown time zone):
+    # the request is wrong, not the account's state.
+    errors.ValidationError: 400,
+    # A well-formed amount in another currency than the account's: the account says no.
+    errors.CurrencyMismatch: 422,
     errors.RuleViolation: 422,  # contact_blocked and every other rule, with its code
     errors.StoreError: 503,
     PluginError: 500,
@@ -45,6 +49,7 @@ STATUS_BY_ERROR: dict[type[errors.LedgerError], int] = {
 #: Codes the edge reports in place of the domain's, so that cases which must look
 #: alike do (an account outside an agency's scope is simply ``not_found``).
 CODE_BY_ERROR: dict[type[errors.LedgerError], str] = {
+    errors.DebtorNotFound: "debtor_not_found",  # in a body: nothing to hide
     errors.NotFound: "not_found",
 }
 

@@ -49,6 +49,10 @@ class InvalidDate(ValidationError):
     code = "invalid_date"
 
 
+class InvalidTimeZone(ValidationError):
+    code = "invalid_time_zone"
+
+
 class NotFound(LedgerError):
     code = "not_found"
 

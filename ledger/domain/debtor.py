@@ -27,7 +27,7 @@ def check_time_zone(time_zone: str | None) -> str | None:
     try:
         ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise errors.ValidationError(
+        raise errors.InvalidTimeZone(
             f"{time_zone!r} is not an IANA time zone such as 'America/New_York'",
             field="time_zone",
         ) from None

@@ -144,10 +144,10 @@ async def test_an_unknown_firm_or_an_account_not_referred_to_it_is_not_found(
 async def test_a_bad_update_is_refused_after_the_signature(
     admin: Api, api_service: LedgerService, referred: str
 ) -> None:
-    """A judgment without its amount is the ledger's 422; the delivery id stays unused."""
+    """A judgment without its amount is bad input (400); the delivery id stays unused."""
     body = update(referred, status="judgment")
     response = await post_callback(admin, body, signature(api_service, body))
-    assert response.status == 422, response.text
+    assert response.status == 400, response.text
     assert CallbackLog(api_service.ledger).entries() == []
 
 
@@ -267,7 +267,7 @@ async def test_who_may_import_for_which_agency(
     collector = admin.as_(token(api_service, "collector"))
     assert (await collector.post("/v1/imports", {"csv": csv_text})).status == 403
     unnamed = await admin.post("/v1/imports", {"csv": csv_text})
-    assert unnamed.status == 422
+    assert unnamed.status == 400  # which agency is missing: bad input
     named = await admin.post("/v1/imports", {"csv": csv_text, "agency": AGENCY})
     assert (named.status, named.json["posted"]) == (200, 1)
 

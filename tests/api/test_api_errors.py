@@ -66,6 +66,18 @@ async def test_a_debtor_id_that_is_not_a_uuid_is_400(admin: Api) -> None:
     assert response.json["error"]["details"]["field"] == "debtor_id"
 
 
+async def test_a_debtor_that_cannot_be_is_400_and_one_not_on_file_is_named(admin: Api) -> None:
+    """An unknown time zone is bad input; a well-formed debtor_id naming nobody says so."""
+    body = placement_body()
+    body["debtor"]["time_zone"] = "Mars/Olympus"
+    zone = await admin.post("/v1/accounts", body)
+    assert (zone.status, error_code(zone)) == (400, "invalid_time_zone")
+    missing = placement_body(reference="ACC-0002", debtor_id="6f1d6f7e-8c43-4a59-9f3e-1d2b3c4d5e6f")
+    del missing["debtor"]
+    nobody = await admin.post("/v1/accounts", missing)
+    assert (nobody.status, error_code(nobody)) == (422, "debtor_not_found")
+
+
 async def test_an_empty_body_is_an_empty_object_only_where_nothing_is_required(
     admin: Api,
 ) -> None:
