@@ -984,6 +984,42 @@ def test_debtor_needs_a_name(memory_service: LedgerService) -> None:
     refused("invalid_input", memory_service.register_debtor, DebtorDetails(name="  "))
 
 
+def test_a_debtor_needs_a_real_time_zone_and_real_contact_points(
+    memory_service: LedgerService,
+) -> None:
+    """Mars/Olympus is invalid_time_zone; 'call me maybe' and 'not-an-email' are refused,
+    naming the position but not the value; real numbers in any common form pass."""
+    refused(
+        "invalid_time_zone",
+        memory_service.register_debtor,
+        DebtorDetails(name="Jane", time_zone="Mars/Olympus"),
+    )
+    phone = refused(
+        "invalid_input",
+        memory_service.register_debtor,
+        DebtorDetails(name="Jane", phones=["+1 415 555 0134", "call me maybe"]),
+    )
+    assert phone.details == {"field": "phones[1]"} and "maybe" not in phone.message
+    refused(
+        "invalid_input",
+        memory_service.register_debtor,
+        DebtorDetails(name="Jane", emails=["not-an-email"]),
+    )
+    fine = memory_service.register_debtor(
+        DebtorDetails(
+            name="Jane",
+            phones=["(415) 555-0134", "+44 20 7946 0958 ext 12", "+86 138 0013 8000"],
+            emails=["jane.debtor@example.co.uk"],
+        )
+    )
+    refused(
+        "invalid_input",
+        memory_service.update_debtor_contact_details,
+        fine.id,
+        phones=["12"],
+    )
+
+
 # ------------------------------------------------------------- personal data
 
 

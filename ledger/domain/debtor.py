@@ -7,6 +7,7 @@ destroying it, while every account's history stays intact and verifiable.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -32,6 +33,31 @@ def check_time_zone(time_zone: str | None) -> str | None:
             field="time_zone",
         ) from None
     return time_zone
+
+
+#: What a telephone number may be written with; 7 to 15 digits (E.164 allows 15).
+_PHONE_CHARS = re.compile(r"\+?[0-9 ().\-/]+(?:\s*(?:x|ext\.?)\s*[0-9]{1,6})?")
+#: Deliberately loose: one @, something on each side, a dot in the domain.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def check_contact_points(phones: Sequence[str] | None, emails: Sequence[str] | None) -> None:
+    """Refuse what cannot be a phone number or an e-mail address ("call me maybe").
+
+    The message names the position, never the value: it is personal data."""
+    for i, phone in enumerate(phones or ()):
+        text = phone.strip() if isinstance(phone, str) else ""
+        digits = sum(c.isdigit() for c in re.split(r"x|ext", text, maxsplit=1)[0])
+        if not _PHONE_CHARS.fullmatch(text) or not 7 <= digits <= 15:
+            raise errors.ValidationError(
+                f"phones[{i}] is not a telephone number (7 to 15 digits, + and separators)",
+                field=f"phones[{i}]",
+            )
+    for i, email in enumerate(emails or ()):
+        if not isinstance(email, str) or not _EMAIL.fullmatch(email.strip()):
+            raise errors.ValidationError(
+                f"emails[{i}] is not an e-mail address", field=f"emails[{i}]"
+            )
 
 
 class Debtor(Aggregate):
@@ -106,6 +132,7 @@ class Debtor(Aggregate):
     ) -> Debtor:
         if not name.strip():
             raise errors.ValidationError("a debtor needs a name", field="name")
+        check_contact_points(phones, emails)
         return cls._create(
             cls.Registered,
             id=debtor_id,
@@ -125,6 +152,7 @@ class Debtor(Aggregate):
         if unknown:
             raise errors.ValidationError(f"unknown contact fields: {', '.join(sorted(unknown))}")
         check_time_zone(changes.get("time_zone"))
+        check_contact_points(changes.get("phones"), changes.get("emails"))
         fields = {f: changes.get(f) for f in CONTACT_FIELDS}
         # Copy the caller's lists: the event (and the state it builds) must not
         # change if the caller later mutates what it passed in.
