@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from adapters.render import Renderer, TemplateError
 from api import views
 from api.contract import (
     ACCOUNT_RESULT,
@@ -26,7 +27,7 @@ from api.contract import (
     VERDICT,
 )
 from api.endpoints import V1, Call, Param, Reply
-from api.errors import bad_request
+from api.errors import ApiError, bad_request
 from api.money import parse_amount, show
 from api.schemas import (
     array,
@@ -464,7 +465,10 @@ MESSAGE = obj(
             ),
         )
     },
-    extra_errors={422: "contact_blocked: details.verdicts says which rules and why"},
+    extra_errors={
+        422: "contact_blocked: details.verdicts says which rules and why; unknown_template: "
+        "no template of that name for the channel and locale"
+    },
 )
 def request_message(call: Call) -> Reply:
     """Ask Arrears to send a message to the debtor.
@@ -474,6 +478,7 @@ def request_message(call: Call) -> Reply:
     """
     call.account()
     body = call.body
+    _check_template(call, body["channel"], body["template"], body.get("locale", "en-US"))
     queued = call.service.request_message(
         call.account_id,
         channel=body["channel"],
@@ -483,6 +488,17 @@ def request_message(call: Call) -> Reply:
         to=body.get("to"),
     )
     return _summary_reply(call, 202, message_id=queued.message_id, status=queued.status)
+
+
+def _check_template(call: Call, channel: str, template: str, locale: str) -> None:
+    """A message no template can render would only fail later, at delivery: say so now,
+    before the contact gate records anything."""
+    try:
+        Renderer(call.plugins).template(channel, template, locale)
+    except TemplateError as e:
+        raise ApiError(
+            422, "unknown_template", str(e), field="template", channel=channel, locale=locale
+        ) from None
 
 
 # ------------------------------------------------------------------- promises

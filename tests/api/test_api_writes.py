@@ -78,6 +78,12 @@ async def test_a_message_is_queued_or_refused_with_the_verdicts(
     )
     assert queued.status == 202, queued.text
     assert queued.json["message_id"] and queued.json["status"]
+    version = (await admin.get(f"/v1/accounts/{account['id']}")).json["version"]
+    unknown = await admin.post(
+        path(account, "messages"), {"channel": "sms", "template": "no_such_template"}
+    )
+    assert (unknown.status, error_code(unknown)) == (422, "unknown_template")
+    assert (await admin.get(f"/v1/accounts/{account['id']}")).json["version"] == version
     assert (await admin.post(path(account, "cease"), {"received_at": "2026-03-02"})).status == 201
     blocked = await admin.post(
         path(account, "messages"), {"channel": "email", "template": "reminder"}
