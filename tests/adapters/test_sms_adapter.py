@@ -269,7 +269,7 @@ def test_an_invalid_number_fails_the_message_without_calling_the_gateway(
     """Numbers are checked as E.164 with phonenumbers before anything is sent."""
     debtor = DebtorDetails(
         name="Sam Nonumber",
-        phones=["12345"],
+        phones=["+1 123 456 7890"],  # digits enough, but no such US area code
         time_zone="America/Chicago",
         jurisdiction="US-IL",
     )
