@@ -1219,6 +1219,10 @@ def test_breathing_space_refuses_interest_fees_and_a_second_moratorium(
     refused("invalid_transition", svc.end_crisis_treatment, aid, START.date())
     svc.cancel_breathing_space(aid, START.date() - timedelta(days=0), reason="adviser cancelled")
     refused("invalid_transition", svc.cancel_breathing_space, aid, IN_TWO_MONTHS, "again")
+    # The same cancellation again (a retried form) changes nothing and records nothing.
+    version = svc.get_account(aid).version
+    refused("invalid_transition", svc.cancel_breathing_space, aid, START.date(), "again")
+    assert svc.get_account(aid).version == version
     assert balance(svc, aid)["fees"] == 4900
 
 

@@ -1807,6 +1807,13 @@ class Account(Aggregate):
                 status=self.status,
                 action="cancel_breathing_space",
             )
+        if space["ends_on"] is not None and ended_on == space["ends_on"]:
+            # Already ends that day (a repeated cancellation): nothing would change.
+            raise errors.InvalidTransition(
+                f"the breathing space already ends on {ended_on}",
+                status=self.status,
+                action="cancel_breathing_space",
+            )
         self._emit(self.BreathingSpaceCancelled, at, ended_on=ended_on, reason=reason)
 
     def set_contact_preferences(
