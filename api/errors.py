@@ -41,6 +41,7 @@ STATUS_BY_ERROR: dict[type[errors.LedgerError], int] = {
     errors.CurrencyMismatch: 422,
     errors.RuleViolation: 422,  # contact_blocked and every other rule, with its code
     errors.StoreError: 503,
+    errors.StoredEventUnreadable: 500,  # the ledger's own bytes: said plainly, not hidden
     PluginError: 500,
     PluginLoadError: 500,
     errors.LedgerError: 422,

@@ -6,14 +6,40 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import PersistenceError, Transcoder
+from eventsourcing.persistence import (
+    Mapper,
+    MapperDeserialisationError,
+    PersistenceError,
+    StoredEvent,
+    Transcoder,
+)
 
+from ledger import errors
 from ledger.domain.account import Account
 from ledger.domain.debtor import Debtor
 from ledger.errors import StoreError
 from ledger.store.rows import RowReader
 from ledger.store.transcoder import MsgpackTranscoder
 from ledger.store.url import StoreConfig, parse_store_url
+
+
+class LedgerMapper(Mapper[UUID]):
+    """The library's mapper, but an event whose bytes do not decode is reported as the
+    ledger's ``StoredEventUnreadable`` naming the stream and version, not a library error."""
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        try:
+            return super().to_domain_event(stored_event)
+        except MapperDeserialisationError as e:
+            if isinstance(e.__cause__, errors.StoredEventUnreadable):
+                raise errors.StoredEventUnreadable(
+                    f"stored event version {stored_event.originator_version} of "
+                    f"{stored_event.originator_id} cannot be read: its bytes were altered "
+                    "or damaged; verification shows what changed",
+                    account_id=str(stored_event.originator_id),
+                    version=stored_event.originator_version,
+                ) from e
+            raise
 
 
 class Ledger(Application[UUID]):
@@ -35,6 +61,11 @@ class Ledger(Application[UUID]):
     }
 
     store_config: StoreConfig | None = None
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=LedgerMapper
+        )
 
     def construct_transcoder(self) -> Transcoder:
         return MsgpackTranscoder()

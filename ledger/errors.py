@@ -216,3 +216,11 @@ class Forbidden(LedgerError):
     """The token is valid, but its role may not do this."""
 
     code = "forbidden"
+
+
+class StoredEventUnreadable(LedgerError):
+    """A stored event's bytes do not decode: the store was altered or damaged.
+
+    Not the caller's fault and not retryable; ``verify`` names the event."""
+
+    code = "stored_event_unreadable"

@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from conftest import JANE, START, placement, usd
+from eventsourcing.persistence import StoredEvent
 
 from ledger import errors
 from ledger.application import open_ledger
@@ -1018,6 +1019,27 @@ def test_a_debtor_needs_a_real_time_zone_and_real_contact_points(
         fine.id,
         phones=["12"],
     )
+
+
+def test_a_stored_event_that_does_not_decode_is_named_as_such(
+    memory_service: LedgerService, aid: UUID
+) -> None:
+    """Bytes the transcoder never wrote (a damaged or doctored row) are
+    stored_event_unreadable wherever they are read, not a msgpack error."""
+    ledger = memory_service.ledger
+    last = list(ledger.events.get(aid))[-1]
+    stored = ledger.mapper.to_stored_event(last)
+    ledger.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=aid,
+                originator_version=stored.originator_version + 1,
+                topic=stored.topic,
+                state=b"\xc1 not msgpack",
+            )
+        ]
+    )
+    refused("stored_event_unreadable", lambda: list(ledger.events.get(aid)))
 
 
 # ------------------------------------------------------------- personal data

@@ -796,7 +796,9 @@ def test_garbage_state_is_modified_and_other_commands_fail_on_one_line(
     assert_cli_names(store_url, MODIFIED, book.b, 3, "--account", "ACC-0002")
     broken = cli_run("history", "ACC-0002", "--store", store_url)
     assert broken.returncode == 2
-    assert broken.stderr.startswith("error [store_error]: stored events cannot be replayed (")
+    assert broken.stderr.startswith(
+        f"error [stored_event_unreadable]: stored event version 3 of {book.b} cannot be read"
+    )
     assert len(broken.stderr.splitlines()) == 1
 
 

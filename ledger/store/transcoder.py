@@ -61,6 +61,8 @@ from eventsourcing.persistence import (
     TranscodingNotRegisteredError,
 )
 
+from ledger import errors
+
 __all__ = [
     "EXT_DATE",
     "EXT_DATETIME",
@@ -192,8 +194,18 @@ class MsgpackTranscoder(Transcoder):
         return self._packb(obj)
 
     def decode(self, data: bytes) -> Any:
-        """Decode msgpack bytes previously produced by :meth:`encode`."""
-        return self._unpackb(data)
+        """Decode msgpack bytes previously produced by :meth:`encode`.
+
+        Bytes that are not what ``encode`` wrote (altered or damaged in the store) are
+        ``StoredEventUnreadable``: one clear error for every reader, not a msgpack one.
+        """
+        try:
+            return self._unpackb(data)
+        except (ValueError, TypeError, msgpack.exceptions.UnpackException) as e:
+            raise errors.StoredEventUnreadable(
+                "a stored event cannot be read: its bytes were altered or damaged "
+                f"({type(e).__name__}); verification shows which",
+            ) from e
 
     # -- msgpack hooks -------------------------------------------------------
 
