@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sys
@@ -13,7 +14,7 @@ from typing import TextIO, TypeVar
 import click
 
 from adapters.agency.activity import ImportReport, import_activity
-from adapters.agency.placements import write_placements, write_recalls
+from adapters.agency.placements import ever_placed_with, write_placements, write_recalls
 from cli.core import friendly_errors, main, open_service, store_option
 from ledger import errors
 
@@ -45,6 +46,12 @@ def export_placements(agency: str, out: str | None, store: str | None) -> None:
     service = open_service(store)
     count = _write(out, lambda stream: write_placements(service, agency, stream))
     click.echo(f"placements: {count} accounts placed with {agency}{_where(out)}", err=True)
+    if not count and not ever_placed_with(service, agency):
+        click.echo(
+            f"warning [unknown_agency]: no account has ever been placed with {agency!r}; "
+            "check the agency's name",
+            err=True,
+        )
 
 
 @placements.command("recalls")
@@ -94,11 +101,24 @@ def import_activity_file(
         raise errors.ValidationError(
             f"{file} is not UTF-8 text (byte {e.start}); save it as UTF-8 CSV", field="file"
         ) from e
-    service = open_service(store)
-    report = import_activity(service, agency, text, source=file.name, progress=_progress_bar)
+    if not text.strip():
+        raise errors.ValidationError(
+            f"{file}: the file is empty; an activity file has a header row, then the rows",
+            field="file",
+        )
     errors_path = errors_file or str(file.with_name(file.name.removesuffix(".csv") + ".errors.csv"))
-    _write(errors_path, lambda stream: _errors(report, stream))
+    # The error file's place is claimed before anything is posted: a path that cannot
+    # be written must not cost the agency the list of its rejected rows.
+    errors_out = _Output(errors_path)
+    try:
+        service = open_service(store)
+        report = import_activity(service, agency, text, source=file.name, progress=_progress_bar)
+        errors_out.write(lambda stream: _errors(report, stream))
+    finally:
+        errors_out.discard()
     click.echo(report.summary())
+    if not report.rows:
+        click.echo(f"warning [no_rows]: {file} has a header but no rows; nothing to post", err=True)
     if report.rejected:
         click.echo(f"rejected rows: {errors_path}", err=True)
     sys.exit(1 if report.rejected or report.in_flight else 0)
@@ -117,27 +137,58 @@ def _progress_bar(items: Sequence[T]) -> Iterable[T]:
 
 
 def _write(out: str | None, produce: Callable[[TextIO], int]) -> int:
-    """Run ``produce`` on a text stream and put the result at ``out`` (or on stdout).
-
-    A file is written beside its final name and renamed into place, so a reader
-    never sees half a file, and a failure leaves the previous one as it was."""
+    """Run ``produce`` on a text stream and put the result at ``out`` (or on stdout)."""
     if out is None:
         buffer = io.StringIO(newline="")
         count = produce(buffer)
         click.echo(buffer.getvalue(), nl=False)
         return count
-    target = Path(out)
-    partial = target.with_name(f".{target.name}.partial")
+    output = _Output(out)
     try:
-        with partial.open("w", encoding="utf-8", newline="") as stream:
-            count = produce(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        partial.replace(target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return count
+        return output.write(produce)
+    finally:
+        output.discard()
+
+
+class _Output:
+    """A file written beside its final name and renamed into place, so a reader never
+    sees half a file, and a failure leaves the previous one as it was.
+
+    Made before the work it records, so a path that cannot be written is refused
+    (one line naming it) before anything is done."""
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+        self.target = Path(out)
+        self.partial = self.target.with_name(f".{self.target.name}.partial")
+        try:
+            if self.target.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "it is a directory")
+            self.stream: TextIO = self.partial.open("w", encoding="utf-8", newline="")
+        except OSError as e:
+            raise self._refused(e) from None
+
+    def _refused(self, e: OSError) -> errors.ValidationError:
+        return errors.ValidationError(
+            f"cannot write {self.out}: {e.strerror or e}", field="out", path=self.out
+        )
+
+    def write(self, produce: Callable[[TextIO], int]) -> int:
+        """Run ``produce`` on the file's stream, then put the file in place."""
+        try:
+            with self.stream:
+                count = produce(self.stream)
+                self.stream.flush()
+                os.fsync(self.stream.fileno())
+            self.partial.replace(self.target)
+        except OSError as e:  # a full disk, or the directory gone meanwhile
+            raise self._refused(e) from None
+        return count
+
+    def discard(self) -> None:
+        """Drop the partial file unless :meth:`write` put it in place."""
+        self.stream.close()
+        self.partial.unlink(missing_ok=True)
 
 
 def _where(out: str | None) -> str:

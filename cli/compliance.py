@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
@@ -23,7 +23,13 @@ def contact() -> None:
 @click.option(
     "--channel", required=True, type=click.Choice(sorted(GATE_CHANNELS)), help="How to contact."
 )
-@click.option("--at", "at", default=None, metavar="TIMESTAMP", help="When (RFC 3339; default now).")
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="TIMESTAMP",
+    help="When: RFC 3339 with Z or an offset, or a date (its start, UTC); default now.",
+)
 @click.option("--purpose", default="collection", show_default=True, help="Why.")
 @click.option("--party", default="debtor", show_default=True, type=click.Choice(sorted(PARTIES)))
 @click.option("--to", default=None, metavar="LABEL", help='Contact point, e.g. "phone:0".')
@@ -43,9 +49,9 @@ def check(
     """Show every rule's verdict on contacting ACCOUNT (id, reference or CREDITOR/REFERENCE).
 
     Exit status 0 when the contact is allowed, 1 when a rule blocks it."""
+    moment = _moment(at) if at is not None else None
     service = open_service(store)
     account_id = service.resolve_account(account)
-    moment = _moment(at) if at is not None else None
     decision = service.check_contact(
         account_id, channel, at=moment, purpose=purpose, party=party, to=to
     )
@@ -58,9 +64,7 @@ def check(
 
 def _moment(text: str) -> datetime:
     """Unlike report dates, a bare date here means the start of that day."""
-    if len(text) == 10:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
-    return parse_moment(text)
+    return parse_moment(text, day_start=True)
 
 
 def _print_decision(decision: ContactDecision) -> None:
@@ -83,7 +87,11 @@ def compliance() -> None:
 @compliance.command("audit")
 @click.option("--pack", default=None, metavar="P", help="Only this rule pack's verdicts.")
 @click.option(
-    "--from", "since", default=None, metavar="DATE", help="Only contacts on or after DATE."
+    "--from",
+    "since",
+    default=None,
+    metavar="DATE",
+    help="Only contacts on or after DATE (UTC) or an RFC 3339 timestamp.",
 )
 @click.option(
     "--format",
@@ -98,8 +106,9 @@ def audit(pack: str | None, since: str | None, fmt: str, store: str | None) -> N
     """Replay recorded contacts through the rules in force now; list those that break them.
 
     Exit status 0 when no contact breaks a rule, 1 otherwise."""
+    first = None if since is None else _moment(since)
     service = open_service(store)
-    report = service.compliance_audit(since=None if since is None else _moment(since), pack=pack)
+    report = service.compliance_audit(since=first, pack=pack)
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from functools import wraps
 from typing import Any, TypeVar
 from uuid import UUID
@@ -20,7 +21,7 @@ from bootstrap import build_service
 from ledger import errors
 from ledger.domain.ids import account_id as derive_account_id
 from ledger.history import History
-from ledger.logs import configure_logging
+from ledger.logs import check_log_level, configure_logging
 from ledger.services import LedgerService
 from ledger.tamper.verify import VerifyReport
 
@@ -73,18 +74,33 @@ def open_service(store: str | None) -> LedgerService:
     return service
 
 
-def parse_moment(text: str) -> datetime:
-    """RFC 3339 / ISO 8601; a bare date means the end of that day (UTC); no zone means UTC."""
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MOMENT_EXAMPLE = "use e.g. 2026-03-02T14:00:00Z, 2026-03-02T09:00:00-05:00 or 2026-03-02"
+
+
+def parse_moment(text: str, *, day_start: bool = False) -> datetime:
+    """RFC 3339 with ``Z`` or an offset, or a bare date (``YYYY-MM-DD``, UTC): the end of
+    that day, or its start with ``day_start``.  A time without an offset is refused
+    rather than guessed; anything unreadable is :class:`errors.InvalidDate`."""
+    text = text.strip()
+    if _DAY.fullmatch(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError as e:
+            raise errors.InvalidDate(f"{text!r} is not a date ({e}); {_MOMENT_EXAMPLE}") from None
+        return datetime.combine(day, time.min if day_start else time.max, tzinfo=UTC)
     try:
-        if len(text) == 10:
-            day = datetime.fromisoformat(text).date()
-            return datetime.combine(day, time.max, tzinfo=UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None and not any(c in text for c in "Tt "):
+            raise ValueError(text)  # a compact or week date: not one of the forms taken
     except ValueError:
+        raise errors.InvalidDate(f"{text!r} is not a timestamp; {_MOMENT_EXAMPLE}") from None
+    if moment.tzinfo is None:
         raise errors.InvalidDate(
-            f"{text!r} is not a timestamp; use e.g. 2026-03-02T14:00:00Z or 2026-03-02"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            f"{text!r} has no UTC offset: RFC 3339 needs Z or an offset such as -05:00 "
+            "(e.g. 2026-03-02T14:00:00Z), or give a bare date"
+        )
+    return moment
 
 
 class ArrearsGroup(click.Group):
@@ -121,6 +137,14 @@ class ArrearsGroup(click.Group):
 @click.version_option(package_name="arrears")
 def main() -> None:
     """Arrears: an event-sourced, tamper-evident ledger for debt collection."""
+    level = os.environ.get("ARREARS_LOG_LEVEL")
+    if level is not None:
+        # Checked before any command runs: every command configures logging from it.
+        try:
+            check_log_level(level)
+        except errors.LedgerError as e:
+            click.echo(f"error [{e.code}]: ARREARS_LOG_LEVEL: {e.message}", err=True)
+            sys.exit(2)
 
 
 @main.command()
@@ -209,17 +233,20 @@ def print_verify(report: VerifyReport) -> None:
 @main.command()
 @click.argument("account")
 @click.option(
-    "--as-of", "as_of", default=None, metavar="TIMESTAMP", help="Replay up to this moment."
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="TIMESTAMP",
+    help="Replay up to this moment: RFC 3339 with Z or an offset, or a date (its end, UTC).",
 )
 @click.option("--json", "as_json", is_flag=True)
 @store_option
 @friendly_errors
 def history(account: str, as_of: str | None, as_json: bool, store: str | None) -> None:
     """Every event of ACCOUNT (id or creditor reference) with the balance after it."""
+    moment = parse_moment(as_of) if as_of else None
     service = open_service(store)
-    result = service.history(
-        service.resolve_account(account), parse_moment(as_of) if as_of else None
-    )
+    result = service.history(service.resolve_account(account), moment)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from cli.core import friendly_errors, main, open_service, parse_moment, store_option
+from ledger import errors
 from ledger.readmodels.portfolio import ALL_BUCKETS, BUCKETS, UNKNOWN, PortfolioReport
 
 CHART_SUFFIXES = (".svg", ".png")
@@ -79,10 +80,13 @@ def portfolio(
     and complaints; agent productivity.  By creditor and by agency, as of a date."""
     if chart is not None and chart.suffix.lower() not in CHART_SUFFIXES:
         raise click.BadParameter("the chart file must end in .svg or .png", param_hint="--chart")
+    if chart is not None and not chart.parent.is_dir():
+        raise errors.ValidationError(
+            f"cannot write {chart}: there is no directory {chart.parent}", field="chart"
+        )
+    moment = parse_moment(as_of) if as_of else None
     service = open_service(store)
-    result = service.portfolio_report(
-        parse_moment(as_of) if as_of else None, creditor=creditor, agency=agency
-    )
+    result = service.portfolio_report(moment, creditor=creditor, agency=agency)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
     elif fmt == "csv":
@@ -354,5 +358,11 @@ def write_aging_chart(result: PortfolioReport, path: Path) -> None:
         )
         title = f"Aging as of {result.as_of.isoformat()}" + (f" ({scope})" if scope else "")
         fig.suptitle(title)
-        fig.savefig(path, format=path.suffix.lower().lstrip("."), metadata={"Date": None})
-        plt.close(fig)
+        try:
+            fig.savefig(path, format=path.suffix.lower().lstrip("."), metadata={"Date": None})
+        except OSError as e:
+            raise errors.ValidationError(
+                f"cannot write {path}: {e.strerror or e}", field="chart"
+            ) from None
+        finally:
+            plt.close(fig)

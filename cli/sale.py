@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from adapters.debt_sale.export import SaleRequest, SaleResult, export_sale
+from adapters.debt_sale.export import SaleRequest, SaleResult, account_reference, export_sale
 from adapters.debt_sale.verify import DEFAULT_KEY_ENV
 from cli.core import friendly_errors, main, open_service, store_option
 from ledger import errors
@@ -32,7 +32,8 @@ def sale() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     metavar="FILE",
-    help="One account id, reference or CREDITOR/REFERENCE per line ('#' starts a comment).",
+    help="One account id, reference or CREDITOR/REFERENCE per line; '#' starts a comment "
+    "(at the start of a line or after a blank).",
 )
 @click.option(
     "--creditor",
@@ -100,12 +101,20 @@ def export(
     """Write DIR/accounts.csv, DIR/accounts/<id>.json history bundles, DIR/refused.csv
     and a signed DIR/manifest.json.  Refused accounts are listed with their reasons;
     exit 1 if no account can be sold."""
-    if (accounts_file is None) == (not creditors):
-        raise errors.ValidationError("give either --accounts FILE or --creditor C (not both)")
+    if accounts_file is None and not creditors:
+        raise errors.ValidationError("one of --accounts FILE or --creditor C is required")
+    if accounts_file is not None and creditors:
+        raise errors.ValidationError("give either --accounts FILE or --creditor C, not both")
     references: list[str] = []
     if accounts_file is not None:
-        references = accounts_file.read_text(encoding="utf-8").splitlines()
-        if not any(r.strip() and not r.strip().startswith("#") for r in references):
+        try:
+            lines = accounts_file.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError as e:
+            raise errors.ValidationError(
+                f"{accounts_file} is not UTF-8 text (byte {e.start})", field="accounts"
+            ) from None
+        references = [ref for ref in map(account_reference, lines) if ref]
+        if not references:
             raise errors.ValidationError(f"{accounts_file} lists no accounts")
     key = os.environ.get(signing_key_env)
     request = SaleRequest(

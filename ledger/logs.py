@@ -48,12 +48,16 @@ from typing import Any, Final, TextIO
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
+from ledger import errors
+
 __all__ = [
     "MAX_PERSONAL_VALUES",
     "REDACTED",
     "REDACTED_EMAIL",
     "REDACTED_PHONE",
+    "InvalidLogLevel",
     "PersonalValueRegistry",
+    "check_log_level",
     "clear_personal_values",
     "configure_logging",
     "forget_personal_values",
@@ -543,13 +547,29 @@ def _is_tty(stream: TextIO) -> bool:
         return False
 
 
+class InvalidLogLevel(errors.ValidationError, ValueError):
+    """A log level that :mod:`logging` does not know (``ARREARS_LOG_LEVEL=verbose``).
+
+    A :class:`~ledger.errors.LedgerError`, so entry points print it as one line; and
+    a :class:`ValueError`, as it always was."""
+
+
 def _level_number(level: str) -> int:
     mapping = logging.getLevelNamesMapping()
     number = mapping.get(level.strip().upper())
     if number is None:
         valid = ", ".join(sorted(name for name in mapping if name != "NOTSET"))
-        raise ValueError(f"unknown log level {level!r}; expected one of {valid}")
+        raise InvalidLogLevel(
+            f"unknown log level {level!r}; expected one of {valid}", field="log_level"
+        )
     return number
+
+
+def check_log_level(level: str) -> str:
+    """``level`` as :mod:`logging` names it (``"warning"`` -> ``"WARNING"``).
+
+    Raises :class:`InvalidLogLevel` for a level it does not know, listing the valid ones."""
+    return logging.getLevelName(_level_number(level))
 
 
 def _apply(level: str, json: bool | None, stream: TextIO | None) -> None:

@@ -664,6 +664,132 @@ def test_cli_refuses_a_file_that_is_not_csv_text(cli_store: str, tmp_path: Path)
     assert result.stderr.startswith("error [invalid_input]: ")
 
 
+def placed_portfolio(store: str, clock: MovableClock) -> dict[str, UUID]:
+    app = open_ledger(store)
+    try:
+        return place_portfolio(LedgerService(app, clock))
+    finally:
+        app.close()
+
+
+def one_line_error(result: Any, code: str) -> str:
+    """Exit 2 and one `error [code]: ...` line on stderr, no traceback."""
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error [{code}]: "), lines[0]
+    return str(lines[0])
+
+
+def test_cli_refuses_an_unwritable_error_file_before_posting_anything(
+    cli_store: str, clock: MovableClock, tmp_path: Path
+) -> None:
+    """--errors in a missing directory: one line naming it, exit 2, and no row posted
+    (the agency would otherwise lose the list of its rejected rows)."""
+    ids = placed_portfolio(cli_store, clock)
+    activity_path = tmp_path / "nw-0302.csv"
+    activity_path.write_text(mixed_file(ids), encoding="utf-8")
+    unwritable = tmp_path / "no" / "such" / "dir" / "e.csv"
+    result = CliRunner().invoke(
+        cli.main,
+        [
+            "import",
+            "activity",
+            str(activity_path),
+            "--agency",
+            AGENCY,
+            "--errors",
+            str(unwritable),
+            "--store",
+            cli_store,
+        ],
+    )
+    line = one_line_error(result, "invalid_input")
+    assert line == f"error [invalid_input]: cannot write {unwritable}: No such file or directory"
+    app = open_ledger(cli_store)
+    try:
+        service = LedgerService(app, clock)
+        assert versions(service, ids) == {"NW-1": 2, "NW-2": 2, "NW-3": 2, "SG-1": 2, "HOME-1": 1}
+    finally:
+        app.close()
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+@pytest.mark.parametrize("command", ["export", "recalls"])
+def test_cli_placement_files_to_an_unwritable_path_are_one_line(
+    cli_store: str, tmp_path: Path, command: str
+) -> None:
+    runner = CliRunner()
+    base = ["placements", command, "--agency", AGENCY, "--store", cli_store, "--out"]
+    missing = tmp_path / "nodir2" / "x.csv"
+    line = one_line_error(runner.invoke(cli.main, [*base, str(missing)]), "invalid_input")
+    assert line == f"error [invalid_input]: cannot write {missing}: No such file or directory"
+    line = one_line_error(runner.invoke(cli.main, [*base, str(tmp_path)]), "invalid_input")
+    assert line == f"error [invalid_input]: cannot write {tmp_path}: it is a directory"
+
+
+def test_cli_refuses_an_empty_file_and_says_when_a_file_has_no_rows(
+    cli_store: str, clock: MovableClock, tmp_path: Path
+) -> None:
+    """A 0-byte (or blank) file is refused, exit 2; a header alone posts nothing, exit 0,
+    and says so."""
+    placed_portfolio(cli_store, clock)
+    runner = CliRunner()
+
+    def run(path: Path) -> Any:
+        return runner.invoke(
+            cli.main, ["import", "activity", str(path), "--agency", AGENCY, "--store", cli_store]
+        )
+
+    for name, content in (("empty.csv", b""), ("blank.csv", b"\xef\xbb\xbf\r\n \n")):
+        empty = tmp_path / name
+        empty.write_bytes(content)
+        line = one_line_error(run(empty), "invalid_input")
+        assert line.startswith(f"error [invalid_input]: {empty}: the file is empty")
+        assert not (tmp_path / name.replace(".csv", ".errors.csv")).exists()
+
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(HEADER + "\r\n", encoding="utf-8")
+    result = run(header_only)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "header.csv: 0 posted, 0 already posted, 0 rejected\n"
+    assert f"warning [no_rows]: {header_only} has a header but no rows" in result.stderr
+    assert csv_rows((tmp_path / "header.errors.csv").read_text()) == []
+
+
+def test_cli_warns_about_an_agency_nothing_was_ever_placed_with(
+    cli_store: str, clock: MovableClock
+) -> None:
+    """An unknown (likely misspelt) agency gets its empty file, exit 0, and a warning;
+    an agency whose accounts were all recalled gets no warning."""
+    ids = placed_portfolio(cli_store, clock)
+    app = open_ledger(cli_store)
+    try:
+        LedgerService(app, clock).recall_from_agency(ids["SG-1"], "end of contract")
+    finally:
+        app.close()
+    runner = CliRunner()
+
+    def export(agency: str) -> Any:
+        return runner.invoke(
+            cli.main, ["placements", "export", "--agency", agency, "--store", cli_store]
+        )
+
+    ghost = export("ghost")
+    assert ghost.exit_code == 0, ghost.output
+    assert csv_rows(ghost.stdout) == []
+    assert ghost.stderr.splitlines() == [
+        "placements: 0 accounts placed with ghost",
+        "warning [unknown_agency]: no account has ever been placed with 'ghost'; "
+        "check the agency's name",
+    ]
+    recalled = export(OTHER)
+    assert recalled.exit_code == 0, recalled.output
+    assert recalled.stderr == f"placements: 0 accounts placed with {OTHER}\n"
+    assert "warning" not in export(AGENCY).stderr
+
+
 def test_the_documented_activity_file_imports_cleanly(sqlite_service: LedgerService) -> None:
     """The sample in docs/adapters.md is a valid activity file: every row is posted."""
     docs = (Path(__file__).resolve().parent.parent / "docs" / "adapters.md").read_text()

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 import cli
 import cli.core
+from ledger import errors
 from ledger.application import open_ledger
 from ledger.demo import CREDITORS, account_id_for
 from ledger.money import format_minor
@@ -252,6 +253,109 @@ def test_domain_errors_are_one_line_with_exit_code_2(demo_store: str, tmp_path: 
     assert "unknown store URL scheme 'ftp'" in line
     missing_dir = tmp_path / "no" / "such" / "dir" / "arrears.db"
     assert_one_line_error(arrears("verify", "--store", f"sqlite:///{missing_dir}"), "store_error")
+
+
+def in_process_error(args: list[str], code: str, env: dict[str, str] | None = None) -> str:
+    """``arrears ARGS`` in this process: exit 2 and one `error [code]: ...` line, no traceback."""
+    result = CliRunner().invoke(cli.main, args, env=env)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error [{code}]: "), lines[0]
+    assert result.stdout == ""
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["contact", "check", "ACC-1", "--channel", "sms", "--at", "2026-13-01"],
+        ["contact", "check", "ACC-1", "--channel", "sms", "--at", "abcdefghij"],
+        ["contact", "check", "ACC-1", "--channel", "sms", "--at", "2026-03-02T25:00:00Z"],
+        ["compliance", "audit", "--from", "2026-13-01"],
+        ["compliance", "audit", "--from", "abcdefghij"],
+        ["compliance", "audit", "--from", "yesterday"],
+        ["history", "ACC-1", "--as-of", "2026-02-30"],
+        ["report", "portfolio", "--as-of", "2026-13-01"],
+    ],
+)
+def test_unreadable_dates_are_one_line_errors(args: list[str], sqlite_url: str) -> None:
+    """--at / --from / --as-of that are not dates or timestamps (ten characters or not)
+    are `error [invalid_date]`, exit 2, before the store is even opened."""
+    line = in_process_error([*args, "--store", sqlite_url], "invalid_date")
+    assert repr(args[-1]) in line and "2026-03-02T14:00:00Z" in line
+
+
+def test_impossible_calendar_date_says_why(sqlite_url: str) -> None:
+    args = ["contact", "check", "ACC-1", "--channel", "sms", "--at", "2026-13-01"]
+    line = in_process_error([*args, "--store", sqlite_url], "invalid_date")
+    assert "'2026-13-01' is not a date (month must be in 1..12)" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["contact", "check", "ACC-1", "--channel", "sms", "--at", "2026-03-02T21:00"],
+        ["compliance", "audit", "--from", "2026-03-02T21:00:00"],
+        ["history", "ACC-1", "--as-of", "2026-04-01T12:00:00"],
+        ["report", "portfolio", "--as-of", "2026-03-31 23:00"],
+    ],
+)
+def test_timestamps_without_an_offset_are_refused(args: list[str], sqlite_url: str) -> None:
+    """A time with no Z or offset is not guessed to be UTC: RFC 3339 needs the offset."""
+    line = in_process_error([*args, "--store", sqlite_url], "invalid_date")
+    assert f"{args[-1]!r} has no UTC offset" in line and "RFC 3339" in line
+
+
+def test_parse_moment_forms() -> None:
+    """Z, an offset, or a bare date: its end by default, its start with day_start."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    parse = cli.core.parse_moment
+    assert parse("2026-03-02T14:00:00Z") == datetime(2026, 3, 2, 14, tzinfo=UTC)
+    eastern = parse("2026-03-02T09:00:00-05:00")
+    assert eastern == datetime(2026, 3, 2, 14, tzinfo=UTC)
+    assert eastern.utcoffset() == timezone(timedelta(hours=-5)).utcoffset(None)
+    assert parse("2026-03-02") == datetime(2026, 3, 2, 23, 59, 59, 999999, tzinfo=UTC)
+    assert parse("2026-03-02", day_start=True) == datetime(2026, 3, 2, tzinfo=UTC)
+    for bad in ("20260302", "2026-W10-1", "", "2026-03-02T14:00"):
+        with pytest.raises(errors.InvalidDate):
+            parse(bad)
+
+
+def test_unknown_log_level_is_one_line_listing_the_levels(tmp_path: Path) -> None:
+    """ARREARS_LOG_LEVEL=verbose is refused before the command runs, naming the valid levels."""
+    env = {**os.environ, "ARREARS_LOG_LEVEL": "verbose"}
+    env.pop("ARREARS_STORE", None)
+    result = subprocess.run(
+        [ARREARS, "summary", "--store", f"sqlite:///{tmp_path / 'a.db'}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    line = assert_one_line_error(result, "invalid_input")
+    assert line == (
+        "error [invalid_input]: ARREARS_LOG_LEVEL: unknown log level 'verbose'; "
+        "expected one of CRITICAL, DEBUG, ERROR, FATAL, INFO, WARN, WARNING"
+    )
+    assert not (tmp_path / "a.db").exists()  # refused before the store was opened
+    fine = CliRunner().invoke(
+        cli.main,
+        ["summary", "--store", f"sqlite:///{tmp_path / 'b.db'}"],
+        env={"ARREARS_LOG_LEVEL": "warning"},
+    )
+    assert fine.exit_code == 0, fine.output
+
+
+def test_chart_in_a_missing_directory_is_one_line(sqlite_url: str, tmp_path: Path) -> None:
+    chart = tmp_path / "no" / "such" / "aging.svg"
+    line = in_process_error(
+        ["report", "portfolio", "--chart", str(chart), "--store", sqlite_url], "invalid_input"
+    )
+    assert str(chart) in line
 
 
 def test_demo_rerun_with_more_accounts_adds_only_the_new_ones(sqlite_url: str) -> None:

@@ -323,6 +323,109 @@ def test_a_sale_needs_a_price_and_a_sellable_account(
     assert not (out / "manifest.json").exists()
 
 
+def one_line_error(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error [invalid_input]: "), result.stderr
+    return lines[0]
+
+
+def test_an_unwritable_out_is_refused_before_anything_is_sold(
+    portfolio: tuple[LedgerService, dict[str, UUID]], sqlite_url: str, tmp_path: Path
+) -> None:
+    """--out that cannot be made a directory: one line naming it, exit 2, nothing sold
+    (--complete records the sales before the files are written)."""
+    service, ids = portfolio
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    out = blocker / "sale"
+    result = sale_cli(
+        sqlite_url, "--creditor", "acme-bank", "--out", str(out), "--price", "10", "--complete"
+    )
+    line = one_line_error(result)
+    assert line.startswith(f"error [invalid_input]: cannot write the sale file to {out}: ")
+    assert all(service.get_account(ids[r]).holder["kind"] == "creditor" for r in SELLABLE)
+
+
+def test_a_sale_that_fails_early_leaves_no_directory_behind(
+    portfolio: tuple[LedgerService, dict[str, UUID]], sqlite_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "new" / "sale"
+    result = sale_cli(sqlite_url, "--creditor", "acme-bank", "--out", str(out), "--price", "x")
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_accounts_file_comments_may_trail_a_reference(
+    portfolio: tuple[LedgerService, dict[str, UUID]], sqlite_url: str, tmp_path: Path
+) -> None:
+    """'#' after a blank starts a comment, as at the start of a line; blanks are ignored."""
+    listed = tmp_path / "accounts.txt"
+    listed.write_text(
+        "# Northwind, March\n"
+        "acme-bank/ACC-PLAIN   # trailing comment\n"
+        "  ACC-PAYING\t#tab, then a comment  \n"
+        "\n"
+        "ACC-LATE-PLAN#not-a-comment\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "sale"
+    result = sale_cli(sqlite_url, "--accounts", str(listed), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    exported = [r["account_reference"] for r in read_csv(out / "accounts.csv")]
+    assert exported == ["ACC-PAYING", "ACC-PLAIN"]
+    assert [r["reference"] for r in read_csv(out / "refused.csv")] == [
+        "ACC-LATE-PLAN#not-a-comment"
+    ]
+    only_comments = tmp_path / "comments.txt"
+    only_comments.write_text("# nothing yet\n   # still nothing\n", encoding="utf-8")
+    empty = sale_cli(sqlite_url, "--accounts", str(only_comments), "--out", str(out))
+    assert one_line_error(empty) == f"error [invalid_input]: {only_comments} lists no accounts"
+
+
+def test_selection_is_required_and_exclusive(
+    portfolio: tuple[LedgerService, dict[str, UUID]], sqlite_url: str, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "o1")
+    neither = one_line_error(sale_cli(sqlite_url, "--out", out))
+    assert neither == "error [invalid_input]: one of --accounts FILE or --creditor C is required"
+    listed = tmp_path / "a.txt"
+    listed.write_text("ACC-PLAIN\n", encoding="utf-8")
+    both = one_line_error(
+        sale_cli(sqlite_url, "--accounts", str(listed), "--creditor", "acme-bank", "--out", out)
+    )
+    assert both == "error [invalid_input]: give either --accounts FILE or --creditor C, not both"
+    assert not (tmp_path / "o1").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "itemized_on", "charge_off_balance"),
+    [
+        ("charge_off", date(2025, 11, 30), "1200.00"),
+        ("last_statement", date(2025, 11, 30), "1200.00"),  # on the charge-off date
+        ("last_statement", date(2025, 12, 31), ""),
+    ],
+)
+def test_charge_off_balance_when_itemized_on_the_charge_off_date(
+    memory_service: LedgerService,
+    tmp_path: Path,
+    kind: str,
+    itemized_on: date,
+    charge_off_balance: str,
+) -> None:
+    """The amount at itemization is the charge-off balance when the itemization is the
+    charge-off or falls on its date (2025-11-30); otherwise the column is left empty."""
+    memory_service.place_account(
+        placement("ACC-1", itemization_kind=kind, itemization_date=itemized_on), debtor=JANE
+    )
+    out = tmp_path / "sale"
+    export_sale(memory_service, SaleRequest(buyer=BUYER, out=out, references=["ACC-1"]))
+    (row,) = read_csv(out / "accounts.csv")
+    assert (row["itemization_kind"], row["charge_off_date"]) == (kind, "2025-11-30")
+    assert row["itemization_balance"] == "1200.00"
+    assert row["charge_off_balance"] == charge_off_balance
+
+
 def test_price_split_is_exact_and_deterministic() -> None:
     """Parts add up to the price exactly, in proportion, the odd cents to the largest remainders."""
     assert split(100, [1, 1, 1]) == [34, 33, 33]

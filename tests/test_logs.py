@@ -521,6 +521,26 @@ def test_level_filtering_and_validation() -> None:
         configure_logging(level="LOUD", force=True)
 
 
+def test_unknown_level_is_a_ledger_error_listing_the_valid_levels() -> None:
+    """An unknown level (``ARREARS_LOG_LEVEL=verbose``) is a one-line LedgerError for the
+    entry points, still a ValueError, and names every valid level."""
+    from ledger import errors
+
+    assert logs.check_log_level(" warning ") == "WARNING"
+    assert logs.check_log_level("warn") == "WARNING"
+    with pytest.raises(logs.InvalidLogLevel) as raised:
+        logs.check_log_level("verbose")
+    error = raised.value
+    assert isinstance(error, errors.LedgerError) and isinstance(error, ValueError)
+    assert error.code == "invalid_input"
+    assert error.message == (
+        "unknown log level 'verbose'; "
+        "expected one of CRITICAL, DEBUG, ERROR, FATAL, INFO, WARN, WARNING"
+    )
+    with pytest.raises(logs.InvalidLogLevel):
+        configure_logging(level="verbose", force=True)
+
+
 def test_module_exports() -> None:
     """The public API is what __all__ declares."""
     for name in logs.__all__:

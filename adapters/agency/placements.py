@@ -73,6 +73,7 @@ _PAGE = 500
 _RECALLED_TOPIC = (
     f"{Account.RecalledFromAgency.__module__}:{Account.RecalledFromAgency.__qualname__}"
 )
+_PLACED_TOPIC = f"{Account.PlacedWithAgency.__module__}:{Account.PlacedWithAgency.__qualname__}"
 
 
 def placement_rows(service: LedgerService, agency: str) -> Iterator[dict[str, str]]:
@@ -189,6 +190,23 @@ def recall_rows(
             }
         if len(batch) < 1000:
             return
+        start = batch[-1].id + 1
+
+
+def ever_placed_with(service: LedgerService, agency: str) -> bool:
+    """Whether any account was ever placed with ``agency`` (held now or recalled since):
+    an empty placement file for an agency never placed with is most likely a misspelt name."""
+    start = 1
+    while True:
+        batch = service.ledger.recorder.select_notifications(
+            start=start, limit=1000, topics=[_PLACED_TOPIC]
+        )
+        for notification in batch:
+            event = service.ledger.mapper.to_domain_event(notification)
+            if isinstance(event, Account.PlacedWithAgency) and event.agency == agency:
+                return True
+        if len(batch) < 1000:
+            return False
         start = batch[-1].id + 1
 
 

@@ -14,10 +14,12 @@ Personal data goes into the sale file only, never into a log line.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -180,6 +182,15 @@ def _prepare_out(request: SaleRequest) -> str:
     return request.sale_id or derived_sale_id(request.buyer, out)
 
 
+_COMMENT = re.compile(r"(?:^|\s)#.*$", re.DOTALL)
+
+
+def account_reference(line: str) -> str:
+    """The account a line of an accounts file names, or ``""`` for none: ``#`` at the
+    start of the line or after a blank starts a comment (``ACC#7`` is a reference)."""
+    return _COMMENT.sub("", line).strip()
+
+
 def _sale_of(service: LedgerService, account_id: UUID) -> Account.SoldToDebtBuyer | None:
     sale = None
     for event in service.ledger.events.get(account_id):
@@ -199,8 +210,8 @@ def _selected(
                 chosen.append((reference, aid))
         return chosen, refused
     for line in request.references:
-        ref = line.strip()
-        if not ref or ref.startswith("#"):
+        ref = account_reference(line)
+        if not ref:
             continue
         try:
             chosen.append((ref, service.resolve_account(ref)))
@@ -292,7 +303,11 @@ def account_row(
     def money(minor: int | None) -> str:
         return "" if minor is None else format_minor(minor, cur)
 
-    placed = account.itemization
+    # The amount at itemization is the charge-off balance when the itemization is the
+    # charge-off, or falls on the charge-off date.
+    at_charge_off = account.itemization["kind"] == "charge_off" or (
+        account.charge_off_date is not None and item.itemization_date == account.charge_off_date
+    )
     return {
         "sale_id": sale_id,
         "account_id": str(account.id),
@@ -301,9 +316,7 @@ def account_row(
         "original_creditor": account.original_creditor,
         "currency": cur,
         "charge_off_date": account.charge_off_date.isoformat() if account.charge_off_date else "",
-        "charge_off_balance": money(item.amount_at_itemization)
-        if placed["kind"] == "charge_off"
-        else "",
+        "charge_off_balance": money(item.amount_at_itemization) if at_charge_off else "",
         "itemization_date": item.itemization_date.isoformat(),
         "itemization_kind": item.itemization_kind,
         "itemization_balance": money(item.amount_at_itemization),
@@ -400,7 +413,9 @@ def export_sale(service: LedgerService, request: SaleRequest) -> SaleResult:
     """Write the sale file for ``request`` (and record the sale when ``complete``)."""
     if not request.buyer.strip():
         raise errors.ValidationError("the buyer's name is required", field="buyer")
-    if bool(request.references) == bool(request.creditors):
+    if not request.references and not request.creditors:
+        raise errors.ValidationError("an accounts file or creditors are required")
+    if request.references and request.creditors:
         raise errors.ValidationError("give either an accounts file or creditors, not both")
     if request.price is not None and request.price_per_account is not None:
         raise errors.ValidationError("give --price or --price-per-account, not both")
@@ -409,7 +424,40 @@ def export_sale(service: LedgerService, request: SaleRequest) -> SaleResult:
             "completing a sale records its price: give --price or --price-per-account",
             field="price",
         )
-    sale_id = _prepare_out(request)
+    out = request.out
+    try:
+        sale_id = _prepare_out(request)
+    except OSError as e:
+        raise errors.ValidationError(f"cannot use {out}: {e.strerror or e}", field="out") from None
+    created = _writable_out(out)
+    try:
+        return _export(service, request, sale_id)
+    except BaseException:
+        # No trace of a sale that failed before writing anything: the directories
+        # made for it go again (only while empty).
+        for directory in created:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise
+
+
+def _writable_out(out: Path) -> list[Path]:
+    """Make sure the sale file can be written to ``out`` before anything is recorded
+    (``--complete`` sells the accounts first); the directories made for it, deepest first."""
+    probe = out / f".arrears-{os.getpid()}.tmp"
+    try:
+        created = [d for d in (out, *out.parents) if not d.exists()]
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise errors.ValidationError(
+            f"cannot write the sale file to {out}: {e.strerror or e}", field="out"
+        ) from None
+    return created
+
+
+def _export(service: LedgerService, request: SaleRequest, sale_id: str) -> SaleResult:
     out = request.out
     candidates, refused = _screen(service, request, sale_id)
     result = SaleResult(sale_id=sale_id, out=out, refused=refused)
