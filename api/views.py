@@ -7,10 +7,11 @@ Money leaves as decimal strings in the account's currency, times as RFC 3339 UTC
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from api.money import show
+from ledger.clock import rfc3339
 from ledger.feed import FeedEvent
 from ledger.history import History, HistoryEntry
 from ledger.store.rows import ChainRow
@@ -19,7 +20,7 @@ from ledger.store.rows import ChainRow
 def when(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return rfc3339(moment)
 
 
 def day(value: date | str | None) -> str | None:

@@ -22,6 +22,11 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+def rfc3339(moment: datetime) -> str:
+    """A moment as every edge shows it: RFC 3339 in UTC with ``Z`` (never ``+00:00``)."""
+    return ensure_utc(moment).isoformat().replace("+00:00", "Z")
+
+
 def ensure_utc(moment: datetime) -> datetime:
     """Reject naive datetimes: an unzoned moment is ambiguous evidence."""
     if moment.tzinfo is None or moment.utcoffset() is None:

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.application import Ledger
+from ledger.clock import rfc3339
 from ledger.domain.account import Account
 from ledger.domain.allocation import COMPONENTS
 from ledger.money import format_minor
@@ -32,7 +33,9 @@ MONEY_MAPS = {"allocation", "amounts"}
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, UUID):
         return str(value)
@@ -125,7 +128,7 @@ class HistoryEntry:
     def as_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,
-            "recorded_at": self.recorded_at.isoformat(),
+            "recorded_at": rfc3339(self.recorded_at),
             "type": self.type,
             "fields": self.fields,
             "balance_after": self.balance,
@@ -143,7 +146,7 @@ class History:
     def as_dict(self) -> dict[str, Any]:
         return {
             "account_id": str(self.account_id),
-            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "as_of": rfc3339(self.as_of) if self.as_of else None,
             "events": [e.as_dict() for e in self.entries],
             "state": self.state,
         }

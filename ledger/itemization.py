@@ -23,6 +23,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger import errors
+from ledger.clock import rfc3339
 from ledger.domain.account import Account
 from ledger.domain.allocation import CREDIT
 from ledger.money import format_minor
@@ -50,7 +51,7 @@ class Itemization:
             "currency": self.currency,
             "itemization_date": self.itemization_date.isoformat(),
             "itemization_kind": self.itemization_kind,
-            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "as_of": rfc3339(self.as_of) if self.as_of else None,
             "amount_at_itemization": money(self.amount_at_itemization),
             "interest_since": money(self.interest_since),
             "fees_since": money(self.fees_since),

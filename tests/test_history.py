@@ -354,7 +354,7 @@ def test_cli_json_has_events_balance_after_and_state(
     assert [(e["version"], e["type"], e["balance_after"]) for e in data["events"]] == [
         (v, t, b) for v, t, _, b in EXPECTED_EVENTS
     ]
-    assert data["events"][0]["recorded_at"] == "2026-03-02T14:00:01+00:00"
+    assert data["events"][0]["recorded_at"] == "2026-03-02T14:00:01Z"
     assert data["state"]["status"] == "closed"
     assert data["state"]["balance"]["credit"] == "2.50"
 
@@ -371,14 +371,14 @@ def test_cli_accepts_id_reference_and_creditor_reference(
 def test_cli_as_of_forms(story: Story, run_cli: Callable[..., Ran]) -> None:
     """--as-of takes Z, an offset, or a bare date meaning the end of that day (UTC)."""
     noon = history_json(run_cli, "ACC-0001", "--as-of", "2026-04-01T12:00:00Z")
-    assert noon["as_of"] == "2026-04-01T12:00:00+00:00"
+    assert noon["as_of"] == "2026-04-01T12:00:00Z"
     assert noon["state"]["balance"] == balance("512.50", "0.00", "0.00", "512.50")
     assert noon["state"]["plan"]["paid"] == "500.00"
     assert [e["version"] for e in noon["events"]] == list(range(1, 9))
     offset = history_json(run_cli, "ACC-0001", "--as-of", "2026-04-01T14:00:00+02:00")
     assert offset["state"] == noon["state"] and offset["as_of"] == noon["as_of"]
     day = history_json(run_cli, "ACC-0001", "--as-of", "2026-03-09")
-    assert day["as_of"] == "2026-03-09T23:59:59.999999+00:00"
+    assert day["as_of"] == "2026-03-09T23:59:59.999999Z"
     assert day["state"]["open_promise"]["amount"] == "200.00"
     assert day["events"][-1]["balance_after"]["total"] == "1000.00"
 

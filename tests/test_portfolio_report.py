@@ -420,7 +420,7 @@ def test_cli_json_csv_and_table(scenario_store: str, service: LedgerService) -> 
     result = run_cli(*base, "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == expected
-    assert expected["as_of"] == "2026-03-31T23:59:59.999999+00:00"
+    assert expected["as_of"] == "2026-03-31T23:59:59.999999Z"
 
     result = run_cli(*base, "--format", "csv", "--creditor", "acme-bank")
     assert result.exit_code == 0, result.output
@@ -434,13 +434,13 @@ def test_cli_json_csv_and_table(scenario_store: str, service: LedgerService) -> 
     assert figures[("agent", "agent-01", "USD", "collected")] == "350.00"
     assert figures[("creditor", "acme-bank", "USD", "promise_kept_rate")] == "0.5000"
     assert not any(r["name"] == "thames-water" for r in rows)
-    assert {r["as_of"] for r in rows} == {"2026-03-31T23:59:59.999999+00:00"}
+    assert {r["as_of"] for r in rows} == {"2026-03-31T23:59:59.999999Z"}
 
     result = run_cli(*base)
     assert result.exit_code == 0, result.output
     text = result.stdout
     for needle in (
-        "Portfolio as of 2026-03-31T23:59:59.999999+00:00",
+        "Portfolio as of 2026-03-31T23:59:59.999999Z",
         "By creditor",
         "By agency",
         "Aging",

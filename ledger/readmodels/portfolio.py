@@ -65,7 +65,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any, ClassVar
 
-from ledger.clock import ensure_utc
+from ledger.clock import ensure_utc, rfc3339
 from ledger.domain.account import Account
 from ledger.errors import LedgerError
 from ledger.money import format_minor
@@ -257,7 +257,7 @@ class PortfolioReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "as_of": self.as_of.isoformat(),
+            "as_of": rfc3339(self.as_of),
             "creditor": self.creditor,
             "agency": self.agency,
             "buckets": list(ALL_BUCKETS),
