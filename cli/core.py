@@ -130,7 +130,37 @@ class ArrearsGroup(click.Group):
         command = super().get_command(ctx, cmd_name)
         if command is None:
             command = self._plugin_commands(ctx, strict=True).get(cmd_name)
+        if command is not None:
+            _offer_config_option(command)
         return command
+
+
+def _use_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        # One process per command: the file named here is the one every part reads.
+        os.environ["ARREARS_CONFIG"] = value
+
+
+#: ``--config FILE`` on every command (the rule packs, their parameters and the
+#: adapters are all read from it), for the commands that do not declare their own.
+_CONFIG_OPTION = click.Option(
+    ["--config", "_config_file"],
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    expose_value=False,
+    is_eager=True,
+    callback=_use_config,
+    help="The TOML config file (or ARREARS_CONFIG): rule packs, their parameters, adapters.",
+)
+
+
+def _offer_config_option(command: click.Command) -> None:
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _offer_config_option(sub)
+        return
+    if not any("--config" in getattr(p, "opts", ()) for p in command.params):
+        command.params.append(_CONFIG_OPTION)
 
 
 @click.group(cls=ArrearsGroup)

@@ -173,6 +173,40 @@ def test_compliance_audit_command_prints_table_and_json(
     assert only_uk.exit_code == 0, only_uk.output + str(only_uk.exception)
 
 
+def test_every_command_takes_the_config_file(
+    url: str, gated: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--config FILE on the command itself: a US account judged by the China pack there."""
+    monkeypatch.setenv("ARREARS_CONFIG", "")  # undone after the test, whatever --config set
+    gated.place_account(placement(), debtor=JANE)
+    config = tmp_path / "strict.toml"
+    config.write_text('[rule_packs]\nUS = ["cn_collection"]\n')
+    at = ["--at", "2026-03-03T04:30:00Z", "--json"]  # 22:30 in Chicago
+    checked = CliRunner().invoke(
+        main,
+        [
+            "contact",
+            "check",
+            "ACC-0001",
+            "--channel",
+            "sms",
+            *at,
+            "--config",
+            str(config),
+            "--store",
+            url,
+        ],
+    )
+    rules = {v["rule"].split(".")[0] for v in json.loads(checked.output)["verdicts"]}
+    assert rules == {"cn_collection"}, checked.output
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[rule_packs]\nUS = ["us_regf"]\n')
+    refused = CliRunner().invoke(
+        main, ["compliance", "audit", "--config", str(typo), "--store", url]
+    )
+    assert refused.exit_code != 0 and "'us_regf'" in str(refused.exception) + refused.output
+
+
 def test_contact_check_command_shows_verdicts_and_exit_status(
     url: str, gated: LedgerService
 ) -> None:
