@@ -32,6 +32,19 @@ TWILIO_URL = "https://api.twilio.com/2010-04-01/Accounts/{account_sid}/Messages.
 SECRET_KEYS = frozenset(
     {"password", "secret", "token", "auth_token", "api_key", "account_sid", "key", "username"}
 )
+#: Parts of a key's name that mark it as a secret wherever they appear
+#: (``api_token``, ``client_secret``, ``signing_key``, ``smtp_passwd``).
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "credential", "private")
+
+
+def looks_secret(key: str) -> bool:
+    """A key that would hold a secret itself; ``..._env`` names a variable and is fine."""
+    name = key.lower()
+    if name.endswith("_env"):
+        return False
+    return name in SECRET_KEYS or any(
+        word in name.replace("-", "_").split("_") for word in _SECRET_WORDS
+    )
 
 T = TypeVar("T")
 
@@ -171,7 +184,7 @@ class _Table:
         self.raw: Mapping[str, Any] = raw
         self.used: set[str] = set()
         for key in raw:
-            if key in SECRET_KEYS:
+            if looks_secret(key):
                 raise AdapterConfigError(
                     f"[{where}] {key}: secrets never go in the config file; put it in an "
                     f"environment variable and name it with {key}_env",

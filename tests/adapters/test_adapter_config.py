@@ -77,6 +77,9 @@ def test_the_example_builds_an_outbox_with_secrets_from_the_environment(
     ("table", "message"),
     [
         ({"sms": {"url": "http://x", "sender": "+1", "auth_token": "t"}}, "auth_token_env"),
+        ({"agency": {"northwind": {"api_token": "abc"}}}, "api_token_env"),
+        ({"buyer": {"acme": {"client_secret": "abc"}}}, "client_secret_env"),
+        ({"lawfirm": {"smith": {"url": "https://x", "signing_key": "k"}}}, "signing_key_env"),
         ({"email": {"host": "h", "sender": "s", "password": "p"}}, "password_env"),
         ({"email": {"host": "h", "sender": "s", "hots": "x"}}, "unknown keys: hots"),
         ({"sms": {"url": "http://x", "sender": "+1", "profile": "nexmo"}}, "generic, twilio"),
