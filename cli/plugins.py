@@ -33,7 +33,14 @@ def plugins_command(as_json: bool) -> None:
 
     Plugins named in ARREARS_DISABLE_PLUGINS (comma-separated) are not loaded.
     """
-    infos = build_plugin_manager().plugin_infos()
+    pm = build_plugin_manager()
+    infos = pm.plugin_infos()
+    for name in pm.unknown_disabled:
+        click.echo(
+            f"warning [unknown_plugin]: ARREARS_DISABLE_PLUGINS names {name!r}, "
+            "which no built-in or installed plugin is called",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
         return

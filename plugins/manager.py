@@ -57,6 +57,9 @@ class ArrearsPluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
         self.origins: dict[str, tuple[str, str]] = {}  # name -> (source, version)
+        #: Names asked to be disabled that no built-in or installed plugin has: a typo
+        #: would otherwise leave the plugin meant running without a word.
+        self.unknown_disabled: list[str] = []
 
     def register_named(self, plugin: object, name: str, *, source: str, version: str) -> None:
         """Register ``plugin``; a plugin pluggy refuses becomes a ``PluginLoadError``."""
@@ -109,7 +112,8 @@ def build_plugin_manager(
     fails to import or register raises ``PluginLoadError`` naming it.
     """
     pm = ArrearsPluginManager()
-    for name in disabled_from_env() if disabled is None else disabled:
+    blocked = set(disabled_from_env() if disabled is None else disabled)
+    for name in blocked:
         pm.set_blocked(name)
     if builtins:
         version = arrears_version()
@@ -122,6 +126,15 @@ def build_plugin_manager(
         pm.register_named(plugin, name, source="given", version="-")
     if entry_points:
         load_entry_points(pm)
+    known = set(BUILTIN_PLUGINS) | {name for name, _ in extra}
+    if entry_points:
+        known |= {
+            ep.name
+            for dist in importlib.metadata.distributions()
+            for ep in dist.entry_points
+            if ep.group == ENTRY_POINT_GROUP
+        }
+    pm.unknown_disabled = sorted(blocked - known)
     return pm
 
 

@@ -421,6 +421,19 @@ def test_arrears_disable_plugins_blocks_plugins_by_name(
     assert pm.plugin_infos() == []
     assert pm.is_blocked("interest-first") and pm.is_blocked("builtin.allocation")
     assert tuple(allocation_order_from(pm)("acme-bank")) == DEFAULT_ORDER
+    assert pm.unknown_disabled == []
+
+
+def test_disabling_a_plugin_nobody_has_is_reported(
+    installed: list[FakeDistribution], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in ARREARS_DISABLE_PLUGINS leaves the plugin running: say so."""
+    monkeypatch.setenv("ARREARS_DISABLE_PLUGINS", "builtin.us_regf")
+    pm = build_plugin_manager()
+    assert pm.unknown_disabled == ["builtin.us_regf"]
+    assert "builtin.us_reg_f" in {i.name for i in pm.plugin_infos()}
+    listed = CliRunner().invoke(main, ["plugins"])
+    assert "warning [unknown_plugin]" in listed.output and "'builtin.us_regf'" in listed.output
 
 
 def test_plugin_that_fails_to_import_gives_a_clear_error_naming_it(
