@@ -46,6 +46,7 @@ def looks_secret(key: str) -> bool:
         word in name.replace("-", "_").split("_") for word in _SECRET_WORDS
     )
 
+
 T = TypeVar("T")
 
 

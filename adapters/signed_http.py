@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -80,13 +81,19 @@ def post_signed(
     raise DeliveryError(what, retry_after=retry_after(response))
 
 
-def partner_reference(response: httpx.Response) -> str:
-    """The partner's own reference for a delivery (a case number), if its answer names one."""
+def json_object(response: httpx.Response) -> Mapping[str, Any] | None:
+    """The answer's body if it is a JSON object; None for anything else."""
     try:
         data = response.json()
     except (ValueError, UnicodeDecodeError):
-        return ""
-    if not isinstance(data, Mapping):
+        return None
+    return data if isinstance(data, Mapping) else None
+
+
+def partner_reference(response: httpx.Response) -> str:
+    """The partner's own reference for a delivery (a case number), if its answer names one."""
+    data = json_object(response)
+    if data is None:
         return ""
     for name in _REFERENCE_FIELDS:
         value = data.get(name)

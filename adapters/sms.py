@@ -43,6 +43,7 @@ from adapters.outbox.base import DeliveryError, Job, PermanentDeliveryError
 from adapters.outbox.messages import MessageAdapter
 from adapters.outbox.store import OutboxStore, outbox_store
 from adapters.render import Renderer
+from adapters.signed_http import json_object
 from ledger import errors
 from ledger.domain.debtor import Debtor
 from ledger.services import LedgerService
@@ -90,11 +91,8 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def _error_code(response: httpx.Response) -> str:
     """The gateway's error code, if its answer has a short one (never its message)."""
-    try:
-        data = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return ""
-    if not isinstance(data, Mapping):
+    data = json_object(response)
+    if data is None:
         return ""
     code = data.get("code", data.get("error_code"))
     text = str(code) if isinstance(code, int | str) else ""

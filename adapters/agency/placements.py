@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
-from typing import TextIO
+from typing import Any, TextIO
 from uuid import UUID
 
 import structlog
@@ -164,30 +164,35 @@ def recall_rows(
     ``position`` is the recall's place in the ledger's global order: an agency that
     keeps the last one it saw can tell new recalls from old ones."""
     accounts: dict[UUID, Account] = {}
+    for position, event in _events_of_topic(service, _RECALLED_TOPIC):
+        if not isinstance(event, Account.RecalledFromAgency) or event.agency != agency:
+            continue
+        if since is not None and event.recalled_on < since:
+            continue
+        account_id = event.originator_id
+        account = accounts.get(account_id)
+        if account is None:
+            account = accounts[account_id] = service.get_account(account_id)
+        yield {
+            "position": str(position),
+            "account_id": str(account_id),
+            "creditor": account.creditor,
+            "reference": account.reference,
+            "recalled_on": event.recalled_on.isoformat(),
+            "reason": event.reason,
+            "recorded_at": event.timestamp.isoformat(),
+        }
+
+
+def _events_of_topic(service: LedgerService, topic: str) -> Iterator[tuple[int, Any]]:
+    """(position, event) for every event of one type, in global order, a batch at a time."""
     start = 1
     while True:
         batch = service.ledger.recorder.select_notifications(
-            start=start, limit=1000, topics=[_RECALLED_TOPIC]
+            start=start, limit=1000, topics=[topic]
         )
         for notification in batch:
-            event = service.ledger.mapper.to_domain_event(notification)
-            if not isinstance(event, Account.RecalledFromAgency) or event.agency != agency:
-                continue
-            if since is not None and event.recalled_on < since:
-                continue
-            account_id = event.originator_id
-            account = accounts.get(account_id)
-            if account is None:
-                account = accounts[account_id] = service.get_account(account_id)
-            yield {
-                "position": str(notification.id),
-                "account_id": str(account_id),
-                "creditor": account.creditor,
-                "reference": account.reference,
-                "recalled_on": event.recalled_on.isoformat(),
-                "reason": event.reason,
-                "recorded_at": event.timestamp.isoformat(),
-            }
+            yield notification.id, service.ledger.mapper.to_domain_event(notification)
         if len(batch) < 1000:
             return
         start = batch[-1].id + 1
@@ -196,18 +201,10 @@ def recall_rows(
 def ever_placed_with(service: LedgerService, agency: str) -> bool:
     """Whether any account was ever placed with ``agency`` (held now or recalled since):
     an empty placement file for an agency never placed with is most likely a misspelt name."""
-    start = 1
-    while True:
-        batch = service.ledger.recorder.select_notifications(
-            start=start, limit=1000, topics=[_PLACED_TOPIC]
-        )
-        for notification in batch:
-            event = service.ledger.mapper.to_domain_event(notification)
-            if isinstance(event, Account.PlacedWithAgency) and event.agency == agency:
-                return True
-        if len(batch) < 1000:
-            return False
-        start = batch[-1].id + 1
+    return any(
+        isinstance(event, Account.PlacedWithAgency) and event.agency == agency
+        for _, event in _events_of_topic(service, _PLACED_TOPIC)
+    )
 
 
 def write_csv(rows: Iterable[Mapping[str, str]], columns: Sequence[str], out: TextIO) -> int:
