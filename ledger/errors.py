@@ -218,7 +218,7 @@ class Forbidden(LedgerError):
     code = "forbidden"
 
 
-class StoredEventUnreadable(LedgerError):
+class StoredEventUnreadable(LedgerError, ValueError):
     """A stored event's bytes do not decode: the store was altered or damaged.
 
     Not the caller's fault and not retryable; ``verify`` names the event."""

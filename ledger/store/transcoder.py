@@ -204,7 +204,7 @@ class MsgpackTranscoder(Transcoder):
         except (ValueError, TypeError, msgpack.exceptions.UnpackException) as e:
             raise errors.StoredEventUnreadable(
                 "a stored event cannot be read: its bytes were altered or damaged "
-                f"({type(e).__name__}); verification shows which",
+                f"({type(e).__name__}: {str(e)[:120]}); verification shows which",
             ) from e
 
     # -- msgpack hooks -------------------------------------------------------
