@@ -43,7 +43,7 @@ from adapters.outbox.base import DeliveryError, Job, PermanentDeliveryError
 from adapters.outbox.messages import MessageAdapter
 from adapters.outbox.store import OutboxStore, outbox_store
 from adapters.render import Renderer
-from adapters.signed_http import json_object
+from adapters.signed_http import check_https, json_object, retry_after
 from ledger import errors
 from ledger.domain.debtor import Debtor
 from ledger.services import LedgerService
@@ -84,11 +84,6 @@ def to_e164(number: str, region: str | None = None) -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    return float(value) if value.isdigit() else None
-
-
 def _error_code(response: httpx.Response) -> str:
     """The gateway's error code, if its answer has a short one (never its message)."""
     data = json_object(response)
@@ -121,6 +116,7 @@ class SmsAdapter(MessageAdapter):
         self.settings = settings
         where = "[adapters.sms]"
         auth: tuple[str, str] | None = None
+        check_https(settings.url, section="adapters.sms", why="texts carry numbers and debts")
         self.url = settings.url
         self._bearer: str | None = None
         if settings.profile == "twilio":
@@ -167,7 +163,8 @@ class SmsAdapter(MessageAdapter):
         outgoing = self.prepare(job, service)
         if outgoing is None:
             return "already-sent"
-        to = to_e164(outgoing.recipient, self.settings.default_region)
+        # A national number is read in the debtor's country, else the configured default.
+        to = to_e164(outgoing.recipient, outgoing.region or self.settings.default_region)
         try:
             response = self._request(job, to, outgoing.rendered.text, outgoing.message_id)
         except httpx.TimeoutException as e:
@@ -182,7 +179,7 @@ class SmsAdapter(MessageAdapter):
         what = f"the SMS gateway answered HTTP {status}{_error_code(response)}"
         if 400 <= status < 500 and status not in RETRYABLE_4XX:
             raise PermanentDeliveryError(f"{what}: it refused the message")
-        raise DeliveryError(what, retry_after=_retry_after(response))
+        raise DeliveryError(what, retry_after=retry_after(response))
 
     def _reference(self, response: httpx.Response, job: Job) -> str:
         try:

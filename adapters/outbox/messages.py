@@ -41,6 +41,15 @@ class Outgoing:
     recipient: str
     rendered: Rendered
     account: Account
+    #: ISO 3166 country of the debtor's jurisdiction (``US`` for ``US-IL``): the region
+    #: a number written without ``+country`` is read in.
+    region: str | None = None
+
+
+def region_of(jurisdiction: str | None) -> str | None:
+    """``GB`` for ``GB-SCT``, ``US`` for ``US-IL``; None when there is none to read."""
+    country = (jurisdiction or "").split("-")[0].strip().upper()
+    return country if len(country) == 2 and country.isalpha() else None
 
 
 def pick_recipient(values: Sequence[str], to: str | None, kind: str) -> str:
@@ -148,7 +157,7 @@ class MessageAdapter:
             raise PermanentDeliveryError(str(e)) from e
         except PluginError as e:  # a disclosure could not be had: never send without it
             raise DeliveryError(e.message) from e
-        return Outgoing(message_id, recipient, rendered, account)
+        return Outgoing(message_id, recipient, rendered, account, region_of(debtor.jurisdiction))
 
     # ------------------------------------------------------------- outcomes
 

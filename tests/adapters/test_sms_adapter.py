@@ -27,6 +27,7 @@ from outbox_helpers import (
     open_account,
 )
 
+from adapters.config import AdapterConfigError
 from adapters.outbox.base import Job, PermanentDeliveryError
 from adapters.sms import (
     SmsAdapter,
@@ -408,3 +409,27 @@ def test_no_phone_number_in_any_log_line(
     text = repr(captured_logs)
     for fragment in (PHONE_E164, "415 555 0134", "4155550134", "jane.debtor", "Jane Q."):
         assert fragment not in text
+
+
+def test_a_national_number_is_read_in_the_debtors_country(
+    svc: LedgerService,
+    clock: MovableClock,
+    gateway: Gateway,
+    make_sms: Callable[..., SmsAdapter],
+) -> None:
+    """A UK mobile written 07911 123456 goes out as +447911123456, whatever default_region."""
+    clock.set(clock.current.replace(hour=14, minute=0))  # 14:00 in London too
+    debtor = DebtorDetails(
+        name="Sam Brit", phones=["07911 123456"], time_zone="Europe/London", jurisdiction="GB"
+    )
+    account_id = open_account(svc, "GB-0001", debtor)
+    queue(svc, account_id)
+    engine_for(svc, make_sms(gateway.url), clock=clock).run()
+    [request] = gateway.requests
+    assert request.json()["to"] == "+447911123456"
+
+
+def test_the_gateway_must_be_https_unless_on_loopback(make_sms: Callable[..., SmsAdapter]) -> None:
+    """A text carries a number and a debt: never over plain HTTP to another host."""
+    with pytest.raises(AdapterConfigError, match="https"):
+        make_sms("http://sms.example.com/send")
