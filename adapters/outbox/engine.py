@@ -55,6 +55,8 @@ DEFAULT_BATCH_SIZE = 200
 DEFAULT_LEASE_SECONDS = 300.0
 
 #: Outbox defaults: 8 attempts over about 10 minutes, then dead.
+#: The longest ``Retry-After`` a partner can impose on one job.
+RETRY_AFTER_LIMIT = 86_400.0
 DEFAULT_POLICY = RetryPolicy(attempts=8, base_delay=5.0, max_delay=300.0, jitter=0.5)
 
 
@@ -304,7 +306,9 @@ class OutboxEngine:
         delay = self.policy.delay(attempts, self._rand())
         retry_after = error.retry_after if isinstance(error, DeliveryError) else None
         if retry_after is not None:
-            delay = max(delay, min(retry_after, self.policy.max_delay))
+            # The partner said when to come back: honour it even past our own backoff cap
+            # (asking sooner only earns another 429), within a day as a sanity bound.
+            delay = max(delay, min(retry_after, RETRY_AFTER_LIMIT))
         if not self.store.mark_failed(job.key, self.owner, detail, self._later(delay), self._now()):
             log.warning("outbox_lease_lost", adapter=adapter.name, key=job.key)
         report.retries[adapter.name] += 1

@@ -260,6 +260,15 @@ def test_server_errors_are_retried_and_client_errors_fail_the_message_at_once(
         "it refused the message"
     )
 
+    third = queue(svc, account_id)  # Retry-After past the backoff cap (4 s) still holds
+    gateway.script = [Reply(429, headers={"Retry-After": "10"})]
+    engine.run()
+    clock.advance(timedelta(seconds=9))
+    assert engine.run().anything is False
+    clock.advance(timedelta(seconds=1.1))
+    assert engine.run().delivered["sms"] == 1
+    assert status(svc, account_id, third) == "sent"
+
 
 def test_an_invalid_number_fails_the_message_without_calling_the_gateway(
     svc: LedgerService,
