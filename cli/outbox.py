@@ -180,12 +180,19 @@ def retry(
     if (key is None) == (not all_dead):
         raise click.UsageError("name one delivery KEY or give --all-dead")
     service, outbox_store = open_store(store, config_path)
+    engine = open_engine(store, config_path) if now else None
     if key is not None:
         entry = outbox_store.get(key)
         if entry is None:
             raise errors.NotFound(f"no delivery {key}; see 'arrears outbox list'", key=key)
         if entry.state == "delivered":
             raise errors.ValidationError(f"delivery {key} was already delivered", key=key)
+        if engine is not None and entry.job.adapter not in engine.adapters:
+            raise errors.ValidationError(
+                f"--now needs the config that enables the {entry.job.adapter!r} adapter "
+                "(--config FILE or ARREARS_CONFIG); nothing was changed",
+                key=key,
+            )
     moment = to_text(ensure_utc(service.clock.now()))
     changed = outbox_store.retry(None if all_dead else [key or ""], moment)
     if not changed:
@@ -196,14 +203,23 @@ def retry(
     if not now:
         click.echo(f"{len(changed)} to deliver on the worker's next pass")
         return
-    engine = open_engine(store, config_path)
+    assert engine is not None
     report = OutboxReport()
+    unserved = []
     for k in changed:
         entry = engine.store.get(k)
         if entry is not None and entry.job.adapter in engine.adapters:
             engine.attempt(entry, report)
+        elif entry is not None:
+            unserved.append(k)
     click.echo(report.describe())
-    sys.exit(1 if report.dead or report.retries else 0)
+    for k in unserved:
+        click.echo(
+            f"warning [adapter_not_configured]: {k} stays pending: this config enables no "
+            "adapter for it (a worker with one will deliver it)",
+            err=True,
+        )
+    sys.exit(1 if report.dead or report.retries or unserved else 0)
 
 
 @outbox.command("run")

@@ -91,6 +91,12 @@ def test_retry_now_delivers_at_once_and_a_delivered_job_is_not_retried(
 
     assert "1 dead" in run("outbox", "run").stdout
     [dead] = json.loads(run("outbox", "list", "--json").stdout)
+    unconfigured = runner.invoke(
+        cli.main, ["outbox", "retry", dead["key"], "--now", "--store", sqlite_url]
+    )
+    assert unconfigured.exit_code == 2 and "enables the 'sms' adapter" in unconfigured.stderr
+    [still] = json.loads(run("outbox", "list", "--json").stdout)
+    assert still["state"] == "dead"  # nothing was changed
     now = run("outbox", "retry", dead["key"], "--now")
     assert now.exit_code == 0, now.output
     assert "1 delivered" in now.stdout
