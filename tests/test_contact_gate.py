@@ -298,6 +298,9 @@ def test_referral_of_a_time_barred_debt_is_refused_by_the_rule_pack(
     assert len(events(svc, aid, Account.ContactBlocked)) == 1
     other = svc.place_account(placement("ACC-2"), debtor=JANE).id
     svc.set_limitation_date(other, date(2026, 3, 3), basis="IL 5-year written contract")
+    # Dated after the bar, a referral would escape a check made today: refused.
+    with pytest.raises(errors.InvalidDate, match="future"):
+        svc.refer_to_law_firm(other, "Dewey & Co", referred_on=date(2031, 6, 1))
     assert svc.refer_to_law_firm(other, "Dewey & Co").law_firm is not None
 
 

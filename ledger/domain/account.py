@@ -1601,6 +1601,11 @@ class Account(Aggregate):
 
     def refer_to_law_firm(self, *, at: datetime, law_firm: str, referred_on: date) -> None:
         self._transition("refer_to_law_firm")
+        if referred_on > at.date():
+            # The gate judged the time bar today: a referral dated later would escape it.
+            raise errors.InvalidDate(
+                "a referral cannot be dated in the future", field="referred_on"
+            )
         self._emit(self.ReferredToLawFirm, at, law_firm=law_firm, referred_on=referred_on)
 
     def change_legal_status(
