@@ -87,6 +87,8 @@ def test_placement_and_recall_reach_the_agency_signed_once_each(
     assert "Jane" not in agency.requests[0].body.decode()  # no personal data in a webhook
     assert set(agency.keys.values()) == {1}
     assert [a.partner for a in acks(svc, account_id)] == [AGENCY, AGENCY]
+    # The agency's own reference from its answer is kept, as for firms and buyers.
+    assert [a.partner_reference for a in acks(svc, account_id)] == ["CASE-1", "CASE-2"]
 
 
 def test_agency_down_is_retried_with_the_same_key(

@@ -25,7 +25,7 @@ from adapters.config import (
     secret,
 )
 from adapters.outbox.base import Adapter, Job, PermanentDeliveryError, event_key
-from adapters.signed_http import check_https, post_signed
+from adapters.signed_http import check_https, partner_reference, post_signed
 from ledger.clock import ensure_utc
 from ledger.domain.account import Account
 from ledger.money import format_minor
@@ -112,7 +112,7 @@ class AgencyWebhookAdapter:
             raise PermanentDeliveryError(
                 f"agency {agency} has no webhook_url in [adapters.agency.{agency}]"
             )
-        post_signed(
+        response = post_signed(
             self.client,
             partner=f"agency {agency}",
             url=settings.webhook_url,
@@ -122,7 +122,7 @@ class AgencyWebhookAdapter:
             key=job.key,
             timeout=settings.timeout,
         )
-        return ""
+        return partner_reference(response)
 
     def succeeded(self, job: Job, reference: str, service: LedgerService) -> None:
         service.acknowledge_delivery(

@@ -20,6 +20,7 @@ from eventsourcing.persistence import StoredEvent
 from adapters.debt_sale.verify import BUNDLE_FORMAT, GENESIS
 from ledger import errors
 from ledger.application import Ledger
+from ledger.clock import rfc3339
 from ledger.domain.account import Account
 from ledger.history import History, HistoryEntry, account_state, balance_view, event_fields
 from ledger.itemization import Itemization, itemize
@@ -60,7 +61,7 @@ def sealed_heads(ledger: Ledger) -> dict[UUID, SealHead]:
     heads: dict[UUID, SealHead] = {}
     for seal in seal_events(ledger):
         digest = format_digest(seal.position, bytes.fromhex(seal.digest))
-        recorded_at = seal.timestamp.isoformat()
+        recorded_at = rfc3339(seal.timestamp)
         for oid, (version, head) in seal.heads.items():
             try:
                 key = UUID(oid)

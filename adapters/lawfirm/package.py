@@ -37,6 +37,7 @@ from uuid import UUID
 from adapters.debt_sale.bundle import AccountExport, export_account, sealed_heads
 from adapters.debt_sale.verify import canonical_json
 from ledger import errors
+from ledger.clock import rfc3339
 from ledger.domain.account import Account
 from ledger.logs import register_personal_values
 from ledger.money import format_minor
@@ -179,7 +180,7 @@ def _account(account: Account) -> dict[str, Any]:
         "status": account.status,
         "legal_status": account.legal_status,
         "flags": list(account.flags),
-        "placed_at": account.placed_at.isoformat() if account.placed_at else None,
+        "placed_at": rfc3339(account.placed_at) if account.placed_at else None,
         "charge_off_date": account.charge_off_date.isoformat() if account.charge_off_date else None,
         "last_payment_date": (
             account.last_payment_date.isoformat() if account.last_payment_date else None
@@ -216,7 +217,7 @@ def build_package(
             "firm": referral.law_firm,
             "referred_on": referral.referred_on.isoformat(),
             "referral_version": referral.originator_version,
-            "recorded_at": referral.timestamp.isoformat(),
+            "recorded_at": rfc3339(referral.timestamp),
             "delivery_key": delivery_key,
         },
     }
