@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from conftest import JANE, placement
+from conftest import JANE, placement, usd
 from test_lawfirm import LEASE, POLICY, SECRET, Answer, Firm
 
 from adapters.agency.webhooks import AgencyWebhookAdapter, agency_adapters
@@ -71,6 +71,7 @@ def test_placement_and_recall_reach_the_agency_signed_once_each(
     try:
         account_id = placed(svc)
         outbox = engine(svc, adapter, clock)
+        svc.post_payment(account_id, usd("200.00"), method="ach")  # before the webhook goes
         outbox.run()
         svc.recall_from_agency(account_id, "creditor takes it back")
         outbox.run()
@@ -81,7 +82,8 @@ def test_placement_and_recall_reach_the_agency_signed_once_each(
     assert [r.signature_ok for r in agency.requests] == [True, True]
     bodies = [json.loads(r.body) for r in agency.requests]
     assert [b["event"] for b in bodies] == ["placement", "recall"]
-    assert bodies[0]["account"]["balance"]["total"] == "1200.00"
+    assert bodies[0]["account"]["balance"]["total"] == "1200.00"  # as placed
+    assert bodies[1]["account"]["balance"]["total"] == "1000.00"  # as recalled
     assert bodies[0]["commission_basis_points"] == 2500
     assert bodies[1]["reason"] == "creditor takes it back"
     assert "Jane" not in agency.requests[0].body.decode()  # no personal data in a webhook

@@ -87,7 +87,11 @@ class AgencyWebhookAdapter:
         )
 
     def body(self, job: Job, service: LedgerService) -> bytes:
-        account = service.get_account(job.account_id)
+        # The account as the event left it: a webhook retried later still tells the
+        # balance placed (or recalled), not whatever it is by then.
+        account: Account = service.ledger.repository.get(
+            job.account_id, version=int(job.payload["version"])
+        )
         balance = {c: format_minor(v, account.currency) for c, v in account.balance.items()}
         document = {
             **job.payload,
