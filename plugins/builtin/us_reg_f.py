@@ -213,10 +213,14 @@ def inconvenient_time(zones: Sequence[ZoneInfo], known: bool, at: datetime) -> V
     if len(zones) > 1 and known:
         where = "every time zone the debtor may be in"
     if bad:
+        # It must be convenient in every candidate zone; say which ones it is not.
+        scope = "the debtor's time zone" if len(zones) == 1 else "a time zone the debtor may be in"
+        if not known and len(zones) > 1:
+            scope = "a US time zone the debtor may be in (location unknown)"
         return _verdict(
             "inconvenient_time",
             True,
-            f"outside 08:00-21:00 local time in {where}: it would be {', '.join(bad)}",
+            f"outside 08:00-21:00 local time in {scope}: it would be {', '.join(bad)}",
         )
     return _verdict("inconvenient_time", False, f"between 08:00 and 21:00 in {where}")
 
