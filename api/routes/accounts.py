@@ -134,7 +134,11 @@ PLACEMENT = obj(
         "fees": money("Fees on the itemization date."),
         "itemization_date": day("The Regulation F itemization date"),
         "itemization_kind": choice(ITEMIZATION_KINDS, "Which reference date it is"),
-        "charge_off_date": nullable(day("When the creditor charged the debt off")),
+        "charge_off_date": nullable(
+            day(
+                "When the creditor charged the debt off (default with charge_off: itemization_date)"
+            )
+        ),
         "last_payment_date": nullable(day("The debtor's last payment")),
         "last_payment_amount": nullable(money("The debtor's last payment.")),
         "debtor": DEBTOR,
@@ -205,7 +209,13 @@ def place_account(call: Call) -> Reply:
         itemization_date=date.fromisoformat(body["itemization_date"]),
         itemization_kind=body["itemization_kind"],
         original_creditor=body["original_creditor"],
-        charge_off_date=_optional_day(body, "charge_off_date"),
+        # Itemized as of the charge-off, the charge-off date is the itemization date.
+        charge_off_date=_optional_day(body, "charge_off_date")
+        or (
+            date.fromisoformat(body["itemization_date"])
+            if body["itemization_kind"] == "charge_off"
+            else None
+        ),
         last_payment_date=_optional_day(body, "last_payment_date"),
         last_payment_amount=(
             None

@@ -78,6 +78,17 @@ async def test_a_debtor_that_cannot_be_is_400_and_one_not_on_file_is_named(admin
     assert (nobody.status, error_code(nobody)) == (422, "debtor_not_found")
 
 
+async def test_a_charge_off_itemization_without_its_date_takes_the_itemization_date(
+    admin: Api,
+) -> None:
+    """Itemized as of the charge-off, the charge-off date is that same day."""
+    placed = await admin.post("/v1/accounts", placement_body("CO-1", charge_off_date=None))
+    assert placed.status == 201, placed.text
+    item = await admin.get(f"/v1/accounts/{placed.json['id']}/history")
+    [event] = [e for e in item.json["events"] if e["type"] == "Placed"]
+    assert event["data"]["charge_off_date"] == "2025-11-30"
+
+
 async def test_an_empty_body_is_an_empty_object_only_where_nothing_is_required(
     admin: Api,
 ) -> None:
