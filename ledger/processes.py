@@ -13,9 +13,10 @@ policy of ``grace_days`` (G) and ``default_after`` (N):
   as missed, once per due date;
 * **plan defaulted** -- an active plan with N or more missed installments on its
   current schedule is recorded as defaulted;
-* **plan completed** -- an active plan whose payments reach its total is
-  recorded as completed; for a *settlement* plan the remaining balance is then
-  waived (kind ``settlement``) and the account closed as ``settled``.
+* **plan completed** -- an active plan whose payments reach its total, or whose
+  account owes nothing any more (a waiver covered the rest), is recorded as
+  completed; for a *settlement* plan the remaining balance is then waived (kind
+  ``settlement``) and the account closed as ``settled``.
 
 Everything time says about one account is recorded in **one save**, so a crash
 never leaves a settlement completed but not waived, or a default without its
@@ -121,6 +122,17 @@ def due(account: Account, today: date, policy: TimePolicy) -> Due:
     plan = account.plan
     if plan is None:
         return Due(promise_id, promise_outcome)
+    if account.total_balance <= 0:
+        # Nothing is owed any more (a waiver or a credit covered the rest): no
+        # installment can be missed, and the plan has done its work.
+        return Due(
+            promise_id,
+            promise_outcome,
+            plan["id"],
+            (),
+            "completed",
+            settlement=plan["kind"] == "settlement",
+        )
     missed = newly_missed(
         [(i["due_date"], i["amount"]) for i in plan["installments"]],
         plan["paid"],
@@ -208,7 +220,8 @@ def candidate_accounts(models: ReadModels, today: date, policy: TimePolicy) -> l
             found.add(row["account_id"])
         for row in tx.query(
             f"SELECT account_id FROM {accounts} WHERE plan_id IS NOT NULL "
-            "AND (plan_paid >= plan_total OR plan_missed >= ?)",
+            "AND (plan_paid >= plan_total OR plan_missed >= ? "
+            "OR principal + interest + fees <= 0)",
             (policy.default_after,),
         ):
             found.add(row["account_id"])

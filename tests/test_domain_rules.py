@@ -502,7 +502,7 @@ def test_unpaid_plan_cannot_be_completed(memory_service: LedgerService, aid: UUI
     )
     memory_service.post_payment(aid, usd("100.00"), method="card")
     err = refused("balance_outstanding", memory_service.complete_plan, aid)
-    assert err.details == {"remaining": 50000}
+    assert err.details == {"remaining": "500.00", "currency": "USD"}
 
 
 def test_settlement_paid_then_waived_then_closed_settled(

@@ -159,6 +159,16 @@ def test_a_promise_and_a_plan_are_not_counted_twice() -> None:
     ]
 
 
+def test_no_more_is_expected_than_is_owed() -> None:
+    """After a waiver the schedule may ask for more than the balance: cash stops at it."""
+    days = expected_cash([(date(2026, 3, 16), 10000), (date(2026, 3, 23), 10000)], None, owed=12000)
+    assert [(d, a.installments, a.promises) for d, a in days] == [
+        (date(2026, 3, 16), 10000, 0),
+        (date(2026, 3, 23), 2000, 0),
+    ]
+    assert expected_cash([(date(2026, 3, 16), 10000)], (date(2026, 3, 12), 5000), owed=0) == []
+
+
 # ---------------------------------------------------------------------- CLI
 
 

@@ -151,6 +151,24 @@ def test_installment_plan_paid_in_full_is_completed(
     assert account.plan_history[-1]["outcome"] == "completed"
 
 
+def test_a_plan_whose_account_owes_nothing_is_completed_never_missed(
+    service: LedgerService, clock: MovableClock, aid: UUID
+) -> None:
+    """A waiver and a payment clear the balance before the schedule ends: the plan is
+    done (no miss, no default), and the summary asks for nothing more meanwhile."""
+    plan(service, aid, "installment", "1200.00", "400.00", "400.00", "400.00")
+    service.waive(aid, kind="settlement", reason="hardship", amounts={"principal": usd("800.00")})
+    service.post_payment(aid, usd("400.00"), method="wire")
+    summary = service.live_account_summary(aid)
+    assert summary["plan"]["next_due_date"] is None and summary["plan"]["arrears"] == 0
+    on(date(2026, 6, 20), clock)  # the May and June installments are long overdue
+    assert tick(service) == {"PlanCompleted": 1}
+    assert tick(service) == {}
+    account = service.get_account(aid)
+    assert account.plan is None and account.plan_history[-1]["outcome"] == "completed"
+    assert "InstallmentMissed" not in events_of(service, aid)
+
+
 def test_settlement_is_completed_waived_and_closed_in_one_save(
     service: LedgerService, clock: MovableClock, aid: UUID, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -280,6 +298,7 @@ def test_snapshots_from_before_missed_dates_still_load_and_decide() -> None:
         "missed": 1,
         "agreed_at": START,
     }
+    account.balance = {"principal": 300, "interest": 0, "fees": 0}  # still owed
     assert account.missed_dates is None
     todo = due(account, date(2026, 6, 10), TimePolicy(grace_days=3, default_after=5))
     assert todo.missed == (date(2026, 5, 1), date(2026, 6, 1)) and todo.plan_outcome is None

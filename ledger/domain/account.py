@@ -1394,10 +1394,14 @@ class Account(Aggregate):
     def complete_plan(self, *, at: datetime, plan_id: str | None = None) -> None:
         self._check_open()
         plan = self._check_plan(plan_id)
-        if plan["paid"] < plan["total"]:
+        # Done when its payments reach its total, or when nothing is owed any more
+        # (a waiver or a credit covered what the schedule still asked for).
+        if plan["paid"] < plan["total"] and self.total_balance > 0:
+            left = plan["total"] - plan["paid"]
             raise errors.BalanceOutstanding(
-                f"the plan has {plan['total'] - plan['paid']} left to pay",
-                remaining=plan["total"] - plan["paid"],
+                f"the plan has {self._shown(left)} left to pay",
+                remaining=self._decimal(left),
+                currency=self.currency,
             )
         self._emit(self.PlanCompleted, at, plan_id=plan["id"])
 

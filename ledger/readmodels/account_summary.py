@@ -410,15 +410,18 @@ def _plan_view(
         return None
     installments = [(date.fromisoformat(i["due_date"]), int(i["amount"])) for i in schedule]
     position = plan_position(installments, int(row["plan_paid"] or 0), today)
+    # A waiver or a credit can leave less owed than the schedule still asks for: the
+    # plan never asks for more than the balance (and nothing once it is cleared).
+    owed = max(0, sum(int(row[c] or 0) for c in ("principal", "interest", "fees")))
     return {
         "id": row["plan_id"],
         "kind": row["plan_kind"],
         "total": row["plan_total"],
         "paid": row["plan_paid"],
         "missed": row["plan_missed"],
-        "next_due_date": position.next_due_date,
-        "next_amount": position.next_amount,
-        "arrears": position.arrears,
+        "next_due_date": position.next_due_date if owed > 0 else None,
+        "next_amount": min(position.next_amount, owed),
+        "arrears": min(position.arrears, owed),
     }
 
 

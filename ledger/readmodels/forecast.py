@@ -121,12 +121,16 @@ def unpaid_installments(
 
 
 def expected_cash(
-    installments: Sequence[tuple[date, int]], promise: tuple[date, int] | None
+    installments: Sequence[tuple[date, int]],
+    promise: tuple[date, int] | None,
+    owed: int | None = None,
 ) -> list[tuple[date, Amounts]]:
     """One account's expected cash by day, given unpaid installments and promise.
 
     The cumulative cash expected by day d is max(promise due by d, installments due
-    by d); each day's increase goes to that day's installments first.
+    by d), never more than the balance ``owed`` (a waiver can leave the schedule
+    asking for more than is owed); each day's increase goes to that day's
+    installments first.
     """
     by_day: dict[date, int] = defaultdict(int)
     for due, amount in installments:
@@ -140,6 +144,8 @@ def expected_cash(
         cumulative_installments += by_day.get(day, 0)
         promised = promise[1] if promise is not None and promise[0] <= day else 0
         now_expected = max(promised, cumulative_installments)
+        if owed is not None:
+            now_expected = min(now_expected, max(owed, 0))
         increase = now_expected - expected
         expected = now_expected
         if increase:
@@ -158,7 +164,8 @@ def cash_forecast(tx: Any, names: dict[str, str], *, today: date, weeks: int) ->
     marks = ", ".join("?" for _ in statuses)
     rows = tx.query(
         f"SELECT account_id, currency, open_promise_id, promise_due, promise_amount, "
-        f"promise_paid, plan_id, plan_paid FROM {names['accounts']} "
+        f"promise_paid, plan_id, plan_paid, principal + interest + fees AS owed "
+        f"FROM {names['accounts']} "
         f"WHERE status IN ({marks}) AND (open_promise_id IS NOT NULL OR plan_id IS NOT NULL)",
         statuses,
     )
@@ -179,7 +186,8 @@ def cash_forecast(tx: Any, names: dict[str, str], *, today: date, weeks: int) ->
             unpaid = int(row["promise_amount"] or 0) - int(row["promise_paid"] or 0)
             if unpaid > 0:
                 promise = (date.fromisoformat(row["promise_due"]), unpaid)
-        for day, amounts in expected_cash(installments, promise):
+        owed = None if row["owed"] is None else int(row["owed"])
+        for day, amounts in expected_cash(installments, promise, owed):
             if day < today:
                 target = overdue
             else:
