@@ -916,6 +916,14 @@ def test_contact_and_itemization_cannot_be_in_the_future(
     )
     future = placement("ACC-F", itemization_date=NEXT_MONTH)
     refused("invalid_date", memory_service.place_account, future, debtor=JANE)
+    for field in ("charge_off_date", "last_payment_date"):
+        error = refused(
+            "invalid_date",
+            memory_service.place_account,
+            placement("ACC-G", **{field: NEXT_MONTH}),
+            debtor=JANE,
+        )
+        assert error.details == {"field": field}
 
 
 def test_unknown_payment_method_is_an_invalid_choice(

@@ -929,10 +929,13 @@ class Account(Aggregate):
         if not creditor or not reference:
             raise errors.ValidationError("creditor and reference are required", field="reference")
         check_currency(currency)
-        if itemization_date > at.date():
-            raise errors.InvalidDate(
-                "itemization_date cannot be in the future", field="itemization_date"
-            )
+        for field, day in (
+            ("itemization_date", itemization_date),
+            ("charge_off_date", charge_off_date),
+            ("last_payment_date", last_payment_date),
+        ):
+            if day is not None and day > at.date():
+                raise errors.InvalidDate(f"{field} cannot be in the future", field=field)
         return cls._create(
             cls.Placed,
             id=account_id(creditor, reference),
