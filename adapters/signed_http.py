@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from adapters.config import AdapterConfigError
+from adapters.config import AdapterConfigError, secret
 from adapters.outbox.base import DeliveryError, PermanentDeliveryError
 from adapters.signing import HEADER, sign
 
@@ -39,6 +39,31 @@ def check_https(url: str, *, section: str, why: str) -> None:
     raise AdapterConfigError(
         f"[{section}] url must be an https:// URL ({why})", section=section, key="url"
     )
+
+
+def partner_secrets(
+    partners: Mapping[str, tuple[str, str | None]],
+    *,
+    section: str,
+    url_key: str,
+    why: str,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Each partner's signing secret, for partners given as ``name -> (url, secret_env)``:
+    the URL must be https (``check_https``) and the variable set, or start-up stops
+    naming the table."""
+    secrets: dict[str, str] = {}
+    for name, (url, secret_env) in partners.items():
+        where = f"{section}.{name}"
+        check_https(url, section=where, why=why)
+        if not secret_env:
+            raise AdapterConfigError(
+                f"[{where}] has a {url_key} but no secret_env to sign it with",
+                section=where,
+                key="secret_env",
+            )
+        secrets[name] = secret(secret_env, where=f"[{where}] secret_env", environ=environ)
+    return secrets
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -18,14 +18,12 @@ from typing import Any
 import httpx
 
 from adapters.config import (
-    AdapterConfigError,
     AdaptersConfig,
     AgencySettings,
     parse_adapters,
-    secret,
 )
 from adapters.outbox.base import Adapter, Job, PermanentDeliveryError, event_key
-from adapters.signed_http import check_https, partner_reference, post_signed
+from adapters.signed_http import partner_reference, partner_secrets, post_signed
 from ledger.clock import ensure_utc
 from ledger.domain.account import Account
 from ledger.money import format_minor
@@ -47,20 +45,13 @@ class AgencyWebhookAdapter:
     ) -> None:
         self.name = ADAPTER_NAME
         self.agencies = {n: a for n, a in agencies.items() if a.webhook_url}
-        self._secrets: dict[str, str] = {}
-        for name, settings in self.agencies.items():
-            where = f"adapters.agency.{name}"
-            assert settings.webhook_url is not None
-            check_https(settings.webhook_url, section=where, why="webhooks name accounts")
-            if not settings.secret_env:
-                raise AdapterConfigError(
-                    f"[{where}] has a webhook_url but no secret_env to sign it with",
-                    section=where,
-                    key="secret_env",
-                )
-            self._secrets[name] = secret(
-                settings.secret_env, where=f"[{where}] secret_env", environ=environ
-            )
+        self._secrets = partner_secrets(
+            {n: (str(a.webhook_url), a.secret_env) for n, a in self.agencies.items()},
+            section="adapters.agency",
+            url_key="webhook_url",
+            why="webhooks name accounts",
+            environ=environ,
+        )
         self.client = httpx.Client(transport=transport, follow_redirects=False)
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from adapters.config import AdaptersConfig, BuyerSettings, parse_adapters, secret
+from adapters.config import AdaptersConfig, BuyerSettings, parse_adapters
 from adapters.debt_sale.bundle import AccountExport, export_account, sealed_heads
 from adapters.debt_sale.export import account_row
 from adapters.outbox.base import (
@@ -34,7 +34,7 @@ from adapters.outbox.base import (
     PermanentDeliveryError,
     event_key,
 )
-from adapters.signed_http import check_https, partner_reference, post_signed
+from adapters.signed_http import partner_reference, partner_secrets, post_signed
 from ledger import errors
 from ledger.clock import ensure_utc
 from ledger.domain.account import Account
@@ -59,14 +59,13 @@ class SaleDeliveryAdapter:
     ) -> None:
         self.name = ADAPTER_NAME
         self.buyers = {n: b for n, b in buyers.items() if b.url}
-        self._secrets: dict[str, str] = {}
-        for name, settings in self.buyers.items():
-            where = f"adapters.buyer.{name}"
-            assert settings.url is not None and settings.secret_env is not None
-            check_https(settings.url, section=where, why="a sold account names its debtor")
-            self._secrets[name] = secret(
-                settings.secret_env, where=f"[{where}] secret_env", environ=environ
-            )
+        self._secrets = partner_secrets(
+            {n: (str(b.url), b.secret_env) for n, b in self.buyers.items()},
+            section="adapters.buyer",
+            url_key="url",
+            why="a sold account names its debtor",
+            environ=environ,
+        )
         self.client = httpx.Client(transport=transport, follow_redirects=False)
 
     def close(self) -> None:
