@@ -112,7 +112,7 @@ def waive(call: Call) -> Reply:
     summary = call.account()
     component = call.body["component"]
     amount = parse_amount(call.body["amount"], str(summary["currency"]), "amount")
-    kind = {"principal": "settlement", "interest": "interest", "fees": "fee"}[component]
+    kind = {"principal": "principal", "interest": "interest", "fees": "fee"}[component]
     call.service.waive(
         call.account_id, kind=kind, reason=call.body["reason"], amounts={component: amount}
     )

@@ -45,7 +45,9 @@ OUTCOMES = frozenset(
 )
 PAYMENT_METHODS = frozenset({"card", "ach", "bank_transfer", "check", "cash", "wire", "other"})
 REVERSAL_KINDS = frozenset({"nsf", "chargeback"})
-WAIVER_KINDS = frozenset({"settlement", "interest", "fee"})
+#: ``settlement`` forgives what a completed settlement leaves; the others one component
+#: (a goodwill or hardship waiver), so an auditor can tell the two apart.
+WAIVER_KINDS = frozenset({"settlement", "principal", "interest", "fee"})
 PLAN_KINDS = frozenset({"installment", "settlement"})
 LEGAL_STATUSES = frozenset({"suit_filed", "served", "judgment", "garnishment", "closed"})
 ADJUSTMENT_DIRECTIONS = frozenset({"debit", "credit"})
@@ -1440,7 +1442,12 @@ class Account(Aggregate):
         self._check_open()
         self._check_currency(currency)
         _choice("kind", kind, WAIVER_KINDS)
-        covered = {"settlement": COMPONENTS, "interest": ("interest",), "fee": ("fees",)}[kind]
+        covered = {
+            "settlement": COMPONENTS,
+            "principal": ("principal",),
+            "interest": ("interest",),
+            "fee": ("fees",),
+        }[kind]
         given = amounts is not None
         if amounts is None:
             # Everything owed: checked below against the balance, not the size cap

@@ -217,6 +217,14 @@ async def test_charges_and_waivers(admin: Api, account: dict[str, Any]) -> None:
     )
     assert too_much.status == 422
     assert error_code(too_much) == "waiver_exceeds_balance"
+    hardship = await admin.post(
+        path(account, "waivers"),
+        {"component": "principal", "amount": "100.00", "reason": "hardship"},
+    )
+    assert hardship.json["account"]["balance"]["principal"] == "900.00"
+    events = (await admin.get(f"/v1/accounts/{account['id']}/history")).json["events"]
+    kinds = [e["data"]["kind"] for e in events if e["type"] == "BalanceWaived"]
+    assert kinds == ["interest", "principal"]  # never "settlement": no settlement was made
 
 
 async def test_dispute_verification_resolution(admin: Api, account: dict[str, Any]) -> None:
